@@ -1,0 +1,28 @@
+// Installs the system tools the tests and benchmarks use, when they are missing.
+// Runs before `npm test` and `npm run bench`. As root it installs with apt-get (after
+// `apt-get update`); otherwise it prints the exact command to run and fails.
+import { execFileSync, spawnSync } from 'node:child_process';
+
+/** command on PATH → Debian package that provides it. */
+const TOOLS: Record<string, string> = {
+  dig: 'dnsutils',
+  dnsperf: 'dnsperf',
+};
+
+const wanted = process.argv.slice(2);
+const missing = Object.entries(TOOLS)
+  .filter(([command]) => wanted.length === 0 || wanted.includes(command))
+  .filter(([command]) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0)
+  .map(([, pkg]) => pkg);
+
+if (missing.length > 0) {
+  const install = ['apt-get', 'install', '-y', '--no-install-recommends', ...new Set(missing)];
+  if (process.getuid?.() !== 0) {
+    console.error(`missing system tools; install them with:\n  sudo apt-get update && sudo ${install.join(' ')}`);
+    process.exit(1);
+  }
+  console.log(`installing ${missing.join(', ')} ...`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync(install[0], install.slice(1), { stdio: 'inherit', env });
+}

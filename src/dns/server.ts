@@ -1,0 +1,33 @@
+import type dgram from 'node:dgram';
+import type { Logger } from 'pino';
+import type { HostPort } from '../config.ts';
+import { listenTcp, type TcpListener } from './tcp.ts';
+import { listenUdp } from './udp.ts';
+import type { Zone } from './zone.ts';
+
+export interface DnsServer {
+  /** The bound address; the port is the real one when 0 was asked for. */
+  address: HostPort;
+  close(): Promise<void>;
+}
+
+/** UDP and TCP on the same address. With port 0, UDP picks the port and TCP takes the same one. */
+export async function startDnsServer(listen: HostPort, zone: Zone, log: Logger): Promise<DnsServer> {
+  const attempts = listen.port === 0 ? 5 : 1;
+  for (let attempt = 1; ; attempt++) {
+    const udp = await listenUdp(listen.host, listen.port, zone, log);
+    const port = udp.address().port;
+    try {
+      const tcp = await listenTcp(listen.host, port, zone, log);
+      return { address: { host: listen.host, port }, close: () => closeBoth(udp, tcp) };
+    } catch (error) {
+      udp.close();
+      // With an ephemeral port, TCP's twin may already be taken: pick another.
+      if (attempt >= attempts || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+}
+
+async function closeBoth(udp: dgram.Socket, tcp: TcpListener): Promise<void> {
+  await Promise.all([new Promise<void>((resolve) => udp.close(() => resolve())), tcp.close()]);
+}

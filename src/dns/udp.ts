@@ -1,0 +1,43 @@
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { Logger } from 'pino';
+import { DNS_LIMITS } from '../config.ts';
+import { answerQuery, RESPONSE_BUFFER_BYTES } from './answer.ts';
+import type { Zone } from './zone.ts';
+
+/**
+ * Binds a UDP socket answering from `zone`. Each reply is copied out of the shared response
+ * buffer, because `send` may still hold its buffer after returning.
+ */
+export async function listenUdp(host: string, port: number, zone: Zone, log: Logger): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({
+    type: isIPv6(host) ? 'udp6' : 'udp4',
+    recvBufferSize: DNS_LIMITS.udpReceiveBufferBytes,
+    // Replies go to numeric addresses; answering the lookup at once skips a DNS resolution step
+    // (and a process.nextTick) per send.
+    lookup: (address, _options, callback) => callback(null, address, isIPv6(address) ? 6 : 4),
+  });
+  const out = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
+  socket.on('message', (message, peer) => {
+    let length: number;
+    try {
+      length = answerQuery(message, zone, 'udp', out);
+    } catch (error) {
+      log.error({ err: error, peer: peer.address }, 'dns: failed to answer a UDP query');
+      return;
+    }
+    if (length === 0) return;
+    const reply = Buffer.allocUnsafe(length);
+    out.copy(reply, 0, 0, length);
+    socket.send(reply, peer.port, peer.address);
+  });
+  socket.on('error', (error) => log.warn({ err: error }, 'dns: UDP socket error'));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return socket;
+}

@@ -1,0 +1,145 @@
+// DNS wire-format constants and the record encoders Signpost's answers are built from.
+//
+// dns2 supplies the registry of type, class and rcode numbers. The record bytes are written by
+// hand here because dns2's encoder cannot produce what the hot path needs: it spends ~50 µs per
+// record (a bit-at-a-time writer), it compresses SRV targets (RFC 2782 forbids that) against
+// whatever names precede them, so its output is tied to one message layout, and it does not
+// range-check SRV fields. These encoders produce position-independent fragments instead: every
+// owner name is a pointer to the question (offset 12), so a fragment can be copied into any
+// response unchanged. The tests decode every kind of answer with dns2 to check these bytes.
+import dns2 from 'dns2';
+
+const { Packet } = dns2;
+
+export const TYPE = {
+  A: Packet.TYPE.A,
+  NS: Packet.TYPE.NS,
+  SOA: Packet.TYPE.SOA,
+  PTR: Packet.TYPE.PTR,
+  TXT: Packet.TYPE.TXT,
+  AAAA: Packet.TYPE.AAAA,
+  SRV: Packet.TYPE.SRV,
+  OPT: Packet.TYPE.EDNS,
+  IXFR: 251,
+  AXFR: Packet.TYPE.AXFR,
+  ANY: Packet.TYPE.ANY,
+} as const;
+
+export const CLASS_IN = Packet.CLASS.IN;
+
+export const RCODE = {
+  NOERROR: Packet.RCODE.NOERROR,
+  FORMERR: Packet.RCODE.FORMERR,
+  SERVFAIL: Packet.RCODE.SERVFAIL,
+  NXDOMAIN: Packet.RCODE.NXDOMAIN,
+  NOTIMP: Packet.RCODE.NOTIMP,
+  REFUSED: Packet.RCODE.REFUSED,
+  /** Extended (12-bit) rcode: carried half in the header, half in the OPT record. */
+  BADVERS: Packet.RCODE.BADVERS,
+} as const;
+
+export const HEADER_BYTES = 12;
+/** Offset of the question name in every message: the target of every owner-name pointer. */
+export const QUESTION_NAME_OFFSET = 12;
+/** The size of the OPT record Signpost sends: root owner, type, class, TTL, empty RDATA. */
+export const OPT_RECORD_BYTES = 11;
+/** Compression pointers carry 14 bits of offset. */
+export const MAX_POINTER_OFFSET = 0x3fff;
+
+/** `web.service.local` → wire format (length-prefixed labels, terminating zero), lower case. */
+export function encodeName(name: string): Buffer {
+  const labels = name.toLowerCase().replace(/\.$/, '').split('.').filter(Boolean);
+  const parts: Buffer[] = [];
+  for (const label of labels) {
+    const bytes = Buffer.from(label, 'ascii');
+    if (bytes.length > 63) throw new Error(`DNS label longer than 63 bytes: ${label}`);
+    parts.push(Buffer.from([bytes.length]), bytes);
+  }
+  parts.push(Buffer.from([0]));
+  const wire = Buffer.concat(parts);
+  if (wire.length > 255) throw new Error(`DNS name longer than 255 bytes: ${name}`);
+  return wire;
+}
+
+/** A compression pointer to `offset`. */
+export function pointerTo(offset: number): Buffer {
+  return Buffer.from([0xc0 | (offset >> 8), offset & 0xff]);
+}
+
+/** TYPE, CLASS, TTL, RDLENGTH, RDATA: a resource record without its owner name. */
+export function recordTail(type: number, ttl: number, rdata: Buffer): Buffer {
+  const tail = Buffer.allocUnsafe(10 + rdata.length);
+  tail.writeUInt16BE(type, 0);
+  tail.writeUInt16BE(CLASS_IN, 2);
+  tail.writeUInt32BE(ttl, 4);
+  tail.writeUInt16BE(rdata.length, 8);
+  rdata.copy(tail, 10);
+  return tail;
+}
+
+/** A whole record whose owner is the question name: copyable into any response. */
+export function answerFragment(type: number, ttl: number, rdata: Buffer): Buffer {
+  return Buffer.concat([pointerTo(QUESTION_NAME_OFFSET), recordTail(type, ttl, rdata)]);
+}
+
+/** RDATA of an A or AAAA record for an IP literal, with its type. */
+export function addressRdata(address: string): { type: number; rdata: Buffer } {
+  if (address.includes(':')) return { type: TYPE.AAAA, rdata: ipv6Bytes(address) };
+  return { type: TYPE.A, rdata: Buffer.from(address.split('.').map(Number)) };
+}
+
+/** RFC 2782 SRV RDATA; the target is written uncompressed, as the RFC requires. */
+export function srvRdata(priority: number, weight: number, port: number, target: Buffer): Buffer {
+  const head = Buffer.allocUnsafe(6);
+  head.writeUInt16BE(priority, 0);
+  head.writeUInt16BE(weight, 2);
+  head.writeUInt16BE(port, 4);
+  return Buffer.concat([head, target]);
+}
+
+/** TXT RDATA: each string length-prefixed; every string must be at most 255 bytes. */
+export function txtRdata(strings: readonly string[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const text of strings) {
+    const bytes = Buffer.from(text, 'utf8');
+    if (bytes.length > 255) throw new Error(`TXT string longer than 255 bytes: ${text.slice(0, 40)}…`);
+    parts.push(Buffer.from([bytes.length]), bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+export function soaRdata(
+  mname: Buffer,
+  rname: Buffer,
+  serial: number,
+  refresh: number,
+  retry: number,
+  expire: number,
+  minimum: number,
+): Buffer {
+  const numbers = Buffer.allocUnsafe(20);
+  numbers.writeUInt32BE(serial >>> 0, 0);
+  numbers.writeUInt32BE(refresh, 4);
+  numbers.writeUInt32BE(retry, 8);
+  numbers.writeUInt32BE(expire, 12);
+  numbers.writeUInt32BE(minimum, 16);
+  return Buffer.concat([mname, rname, numbers]);
+}
+
+function ipv6Bytes(address: string): Buffer {
+  // Expands `::` and an embedded IPv4 tail; the HTTP layer has already checked it is a literal.
+  let text = address;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4[1].split('.').map(Number);
+    text = text.slice(0, -v4[1].length) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const missing = 8 - headGroups.length - tailGroups.length;
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(missing).fill('0'), ...tailGroups];
+  const bytes = Buffer.alloc(16);
+  groups.forEach((group, i) => bytes.writeUInt16BE(parseInt(group, 16), i * 2));
+  return bytes;
+}

@@ -1,0 +1,10 @@
+import type { FastifyInstance } from 'fastify';
+import { healthResponse } from '../schemas.ts';
+
+/** `/healthz`: 200 while both listeners are up, 503 otherwise. */
+export async function healthRoutes(app: FastifyInstance, { isDnsUp }: { isDnsUp: () => boolean }) {
+  app.get('/healthz', { schema: { response: { 200: healthResponse, 503: healthResponse } } }, async (_request, reply) => {
+    const dnsUp = isDnsUp();
+    return reply.code(dnsUp ? 200 : 503).send({ status: dnsUp ? 'ok' : 'degraded', dns: dnsUp ? 'up' : 'down', http: 'up' });
+  });
+}

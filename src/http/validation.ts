@@ -1,0 +1,47 @@
+// Request validation: strict JSON bodies (no type coercion, unknown fields refused, so a typo
+// such as "wieght" is a 400 rather than silently ignored) and coercing path/query parameters.
+import { isIP } from 'node:net';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { FastifySchemaCompiler } from 'fastify';
+
+function makeAjv(coerceTypes: boolean): Ajv {
+  const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false });
+  addFormats.default(ajv, ['date-time']);
+  // IPv4 or IPv6 literal; zone indexes (`fe80::1%eth0`) mean nothing to a remote resolver.
+  ajv.addFormat('ip', { type: 'string', validate: (value: string) => isIP(value) !== 0 && !value.includes('%') });
+  return ajv;
+}
+
+const bodyAjv = makeAjv(false);
+const paramsAjv = makeAjv(true);
+
+export const validatorCompiler: FastifySchemaCompiler<object> = ({ schema, httpPart }) =>
+  (httpPart === 'body' ? bodyAjv : paramsAjv).compile(schema) as ReturnType<FastifySchemaCompiler<object>>;
+
+/** Where a validation error points, as `port`, `meta.env`, `tags.2`, or the path parameter's name. */
+export function fieldOf(error: ErrorObject): string {
+  const path = error.instancePath.split('/').filter(Boolean);
+  if (error.keyword === 'required') path.push(String(error.params.missingProperty));
+  if (error.keyword === 'additionalProperties') path.push(String(error.params.additionalProperty));
+  if (error.keyword === 'propertyNames') path.push(String(error.params.propertyName));
+  return path.join('.');
+}
+
+/** Human wording of one validation error, naming the field. */
+export function describe(error: ErrorObject, field: string): string {
+  switch (error.keyword) {
+    case 'required':
+      return `${field} is required`;
+    case 'additionalProperties':
+      return `${field} is not a known field`;
+    case 'propertyNames':
+      return `${field}: meta keys are 1-64 characters of A-Z a-z 0-9 _ . -`;
+    case 'pattern':
+      return `${field} must be a DNS label: letters, digits and hyphens, 1-63 characters, not starting or ending with a hyphen`;
+    case 'format':
+      return error.params.format === 'ip' ? `${field} must be an IPv4 or IPv6 address` : `${field} ${error.message}`;
+    default:
+      return `${field || 'body'} ${error.message}`;
+  }
+}
