@@ -220,7 +220,9 @@ function answerInstance(zone: Zone, records: InstanceRecords): number {
   const wantsAddress =
     qtype === TYPE.ANY || (qtype === TYPE.A && records.family === 4) || (qtype === TYPE.AAAA && records.family === 6);
   if (wantsAddress) add(records.address);
-  if (qtype === TYPE.TXT && records.txt) add(records.txt);
+  if (qtype === TYPE.TXT) {
+    for (const txt of records.txt) if (!add(txt)) break;
+  }
   return q.answers > 0 ? finish(RCODE.NOERROR, true) : noData(zone);
 }
 

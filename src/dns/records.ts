@@ -19,8 +19,8 @@ export interface InstanceRecords {
   glueTail: Buffer;
   /** The SRV target name, for glue written where a pointer cannot reach. */
   target: Buffer;
-  /** TXT answer with the instance's meta as `key=value` strings (RFC 1464), or null without meta. */
-  txt: Buffer | null;
+  /** TXT answers, one record per meta entry as a `key=value` string (RFC 1464); empty without meta. */
+  txt: Buffer[];
 }
 
 /** A set of instances answered together (a service, or one tag of it), pre-sorted for ordering. */
@@ -90,7 +90,7 @@ function buildInstanceRecords(instance: Instance, domain: string, ttl: number, w
     address: answerFragment(type, ttl, rdata),
     glueTail: recordTail(type, ttl, rdata),
     target,
-    txt: metaStrings.length > 0 ? answerFragment(TYPE.TXT, ttl, txtRdata(metaStrings)) : null,
+    txt: metaStrings.map((text) => answerFragment(TYPE.TXT, ttl, txtRdata([text]))),
   };
 }
 

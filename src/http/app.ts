@@ -36,6 +36,8 @@ export function buildHttpApp({ registry, logger, isDnsUp }: HttpAppOptions): Fas
     return503OnClosing: true,
   });
   app.setValidatorCompiler(validatorCompiler);
+  // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
+  app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
   app.register(instanceRoutes, { registry });
   app.register(serviceRoutes, { registry });

@@ -24,19 +24,19 @@ export function fieldOf(error: ErrorObject): string {
   const path = error.instancePath.split('/').filter(Boolean);
   if (error.keyword === 'required') path.push(String(error.params.missingProperty));
   if (error.keyword === 'additionalProperties') path.push(String(error.params.additionalProperty));
-  if (error.keyword === 'propertyNames') path.push(String(error.params.propertyName));
+  // A key that breaks `propertyNames` is reported on the object, with the key beside it.
+  if (error.propertyName !== undefined) path.push(error.propertyName);
   return path.join('.');
 }
 
 /** Human wording of one validation error, naming the field. */
 export function describe(error: ErrorObject, field: string): string {
+  if (error.propertyName !== undefined) return `${field}: meta keys are 1-64 characters of A-Z a-z 0-9 _ . -`;
   switch (error.keyword) {
     case 'required':
       return `${field} is required`;
     case 'additionalProperties':
       return `${field} is not a known field`;
-    case 'propertyNames':
-      return `${field}: meta keys are 1-64 characters of A-Z a-z 0-9 _ . -`;
     case 'pattern':
       return `${field} must be a DNS label: letters, digits and hyphens, 1-63 characters, not starting or ending with a hyphen`;
     case 'format':
