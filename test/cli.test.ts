@@ -1,0 +1,76 @@
+// `signpost serve` as users run it: flags, environment variables, `npm start --`, --help, signals.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, expect, it } from 'vitest';
+import { runCli, spawnSignpost, type SignpostProcess } from './helpers/process.ts';
+
+const execFileAsync = promisify(execFile);
+const dataDir = mkdtempSync(join(tmpdir(), 'signpost-cli-'));
+const started: SignpostProcess[] = [];
+
+afterAll(async () => {
+  for (const process of started) await process.stop('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const dig = async (port: number, ...args: string[]) =>
+  (await execFileAsync('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args])).stdout;
+
+it('--help lists every flag with its default and environment variable', async () => {
+  const { code, stdout } = await runCli(['--help']);
+  expect(code).toBe(0);
+  // Help text wraps at the terminal width; compare it as one line.
+  const help = stdout.replace(/\s+/g, ' ');
+  for (const [flag, fallback, env] of [
+    ['--dns', '127.0.0.1:8600', 'SIGNPOST_DNS'],
+    ['--http', '127.0.0.1:8500', 'SIGNPOST_HTTP'],
+    ['--domain', 'local', 'SIGNPOST_DOMAIN'],
+    ['--data-dir', './data', 'SIGNPOST_DATA_DIR'],
+    ['--dns-ttl', '5', 'SIGNPOST_DNS_TTL'],
+    ['--grace-period', '60', 'SIGNPOST_GRACE_PERIOD'],
+  ]) {
+    const escaped = fallback.replace(/[.]/g, '\\.');
+    expect(help, flag).toMatch(new RegExp(`${flag} <[^>]+> .*?\\(default: "?${escaped}"?, env: ${env}\\)`));
+  }
+});
+
+it('rejects a bad flag value with a clear message and a non-zero exit', async () => {
+  const bad = await runCli(['serve', '--dns', 'nonsense']);
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toMatch(/--dns.*HOST:PORT/);
+  const ttl = await runCli(['serve', '--dns-ttl', '-3']);
+  expect(ttl.code).not.toBe(0);
+  expect(ttl.stderr).toMatch(/dns-ttl/);
+});
+
+it('takes flags from the environment, answers, and stops cleanly on SIGTERM', async () => {
+  const server = await spawnSignpost(['--data-dir', dataDir], {
+    env: { SIGNPOST_DNS: '127.0.0.1:0', SIGNPOST_HTTP: '127.0.0.1:0', SIGNPOST_DOMAIN: 'corp.internal', SIGNPOST_DNS_TTL: '30' },
+  });
+  started.push(server);
+  const response = await fetch(`${server.url}/v1/services/db/instances/db-1`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ address: '10.2.0.1', port: 5432 }),
+  });
+  expect(response.status).toBe(200);
+  expect(await dig(server.dnsPort, 'db.service.corp.internal', 'A', '+noall', '+answer')).toMatch(
+    /db\.service\.corp\.internal\.\s+30\s+IN\s+A\s+10\.2\.0\.1/,
+  );
+  expect(await server.stop('SIGTERM')).toBe(0);
+  expect(server.output.some((line) => line.includes('"signpost stopped"'))).toBe(true);
+  // One JSON log line per event.
+  for (const line of server.output) expect(() => JSON.parse(line), line).not.toThrow();
+});
+
+it('`npm start -- FLAGS` passes the flags through', async () => {
+  const server = await spawnSignpost(['--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data-dir', dataDir, '--domain', 'npm.test'], {
+    command: ['npm', 'start', '--silent', '--'],
+  });
+  started.push(server);
+  expect(await dig(server.dnsPort, 'npm.test', 'SOA', '+short')).toMatch(/^ns\.npm\.test\. hostmaster\.npm\.test\./);
+  expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+});
