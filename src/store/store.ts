@@ -1,4 +1,4 @@
-import type { Registration } from '../registry/types.ts';
+import type { Registration, ServiceSettings } from '../registry/types.ts';
 
 /**
  * Where registrations are kept. The registry owns leases and health in memory;
@@ -12,6 +12,9 @@ export interface Store {
   load(): Promise<Registration[]>;
   put(registration: Registration): Promise<void>;
   delete(service: string, id: string): Promise<void>;
+  /** Per-service settings (protection threshold, warm-up), read once at start-up. */
+  loadSettings(): Promise<Map<string, ServiceSettings>>;
+  putSettings(service: string, settings: ServiceSettings): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,17 @@
+// The HTTP benchmark's baseline: fastify with the registration and heartbeat routes doing nothing
+// but answer 200. Signpost's HTTP throughput is measured against it in the same run, so the ratio
+// shows what Signpost's own work (validation, registry, durable store) costs on top of fastify.
+//
+// Run: node bench/http-bare.ts. Binds 127.0.0.1 on a free port and prints one JSON line
+// {"msg":"bare ready","http":"127.0.0.1:PORT"}.
+import Fastify from 'fastify';
+import { LIMITS } from '../src/config.ts';
+
+const app = Fastify({ logger: false, bodyLimit: LIMITS.httpBodyBytes });
+// The JSON body is parsed, as Signpost's is, and not looked at.
+app.put('/v1/services/:service/instances/:id', async () => ({}));
+app.put('/v1/services/:service/instances/:id/heartbeat', async () => ({}));
+await app.listen({ host: '127.0.0.1', port: 0 });
+const address = app.server.address();
+const port = typeof address === 'object' && address ? address.port : 0;
+console.log(JSON.stringify({ msg: 'bare ready', http: `127.0.0.1:${port}` }));
