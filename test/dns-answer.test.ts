@@ -29,7 +29,7 @@ function registration(service: string, id: string, fields: Partial<Registration>
 
 beforeEach(async () => {
   await registry?.close();
-  registry = new Registry(new MemoryStore(), { gracePeriod: 60 });
+  registry = new Registry(new MemoryStore(), { gracePeriod: 60, onlyPassing: false });
   zone = new Zone(registry, { domain: 'local', ttl: 5, nameServerAddress: '127.0.0.1' });
   await registry.register(registration('web', 'a', { address: '10.0.0.1', port: 8001, tags: ['blue'], meta: { env: 'prod', zone: 'eu-1' } }));
   await registry.register(registration('web', 'b', { address: '10.0.0.2', port: 8002, tags: ['green'] }));

@@ -4,6 +4,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildHttpApp } from '../src/http/app.ts';
 import { Registry } from '../src/registry/registry.ts';
 import { MemoryStore } from '../src/store/memory.ts';
+import { WatchHub } from '../src/watch/hub.ts';
 import { startTestSignpost } from './helpers/signpost.ts';
 
 let registry: Registry;
@@ -12,8 +13,9 @@ let app: ReturnType<typeof buildHttpApp>;
 beforeEach(async () => {
   await app?.close();
   await registry?.close();
-  registry = new Registry(new MemoryStore(), { gracePeriod: 60 });
-  app = buildHttpApp({ registry, logger: pino({ level: 'silent' }), isDnsUp: () => true });
+  registry = new Registry(new MemoryStore(), { gracePeriod: 60, onlyPassing: false });
+  const watches = new WatchHub(registry, { maxWatches: 16, historySize: 100, serialise: (event) => event.type });
+  app = buildHttpApp({ registry, watches, logger: pino({ level: 'silent' }), isDnsUp: () => true });
   await app.ready();
 });
 
@@ -184,7 +186,7 @@ describe('over a real socket', () => {
     try {
       const health = await fetch(`${signpost.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(await health.json()).toEqual({ status: 'ok', dns: 'up', http: 'up' });
+      expect(await health.json()).toEqual({ status: 'ok', dns: 'up', http: 'up', watches: { open: 0, max: 4096 } });
       expect((await signpost.register('api', 'one', { address: '127.0.0.9', port: 1234 })).status).toBe(200);
       expect(await signpost.resolver().resolve4('api.service.local')).toEqual(['127.0.0.9']);
       const beat = await fetch(`${signpost.url}/v1/services/api/instances/one/heartbeat`, { method: 'PUT' });

@@ -3,6 +3,10 @@ import { LABEL_PATTERN, LIMITS } from '../config.ts';
 
 const label = { type: 'string', pattern: LABEL_PATTERN } as const;
 
+function range(limits: { min: number; max: number }) {
+  return { minimum: limits.min, maximum: limits.max };
+}
+
 export const instanceParams = {
   type: 'object',
   required: ['service', 'id'],
@@ -39,7 +43,73 @@ export const registrationBody = {
       additionalProperties: { type: 'string' },
       default: {},
     },
+    check: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        http: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2048 },
+        tcp: { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' },
+        interval: { type: 'number', ...range(LIMITS.check.interval), default: LIMITS.check.interval.default },
+        timeout: { type: 'number', ...range(LIMITS.check.timeout), default: LIMITS.check.timeout.default },
+        successBeforePassing: { type: 'integer', ...range(LIMITS.check.threshold), default: LIMITS.check.threshold.default },
+        failuresBeforeCritical: { type: 'integer', ...range(LIMITS.check.threshold), default: LIMITS.check.threshold.default },
+      },
+    },
+    deregisterCriticalAfter: { type: 'integer', ...range(LIMITS.deregisterCriticalAfter) },
   },
+} as const;
+
+export const heartbeatBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: ['passing', 'warning', 'critical'], default: 'passing' },
+    note: { type: 'string', maxLength: LIMITS.noteLength, default: '' },
+  },
+} as const;
+
+export const maintenanceBody = {
+  type: 'object',
+  required: ['enabled'],
+  additionalProperties: false,
+  properties: {
+    enabled: { type: 'boolean' },
+    reason: { type: 'string', maxLength: LIMITS.maintenanceReasonLength, default: '' },
+  },
+} as const;
+
+export const settingsBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    protectionThreshold: { type: 'number', minimum: 0, maximum: 1 },
+    warmup: { type: 'integer', minimum: 0, maximum: 86400 },
+  },
+} as const;
+
+export const blockingQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    index: { type: 'integer', minimum: 0 },
+    wait: { type: 'number', minimum: 0, maximum: LIMITS.blockingWait.max },
+  },
+} as const;
+
+export const watchQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { service: label },
+} as const;
+
+const healthSource = {
+  type: 'object',
+  properties: { status: { type: 'string' }, note: { type: 'string' }, since: { type: 'string', format: 'date-time' } },
+} as const;
+
+const settings = {
+  type: 'object',
+  properties: { protectionThreshold: { type: 'number' }, warmup: { type: 'integer' } },
 } as const;
 
 export const instanceResponse = {
@@ -54,9 +124,25 @@ export const instanceResponse = {
     ttl: { type: 'integer' },
     tags: { type: 'array', items: { type: 'string' } },
     meta: { type: 'object', additionalProperties: { type: 'string' } },
-    status: { type: 'string', enum: ['passing', 'critical'] },
+    effectiveWeight: { type: 'integer' },
+    check: {
+      type: 'object',
+      properties: {
+        http: { type: 'string' },
+        tcp: { type: 'string' },
+        interval: { type: 'number' },
+        timeout: { type: 'number' },
+        successBeforePassing: { type: 'integer' },
+        failuresBeforeCritical: { type: 'integer' },
+      },
+    },
+    deregisterCriticalAfter: { type: 'integer' },
+    maintenance: { type: ['object', 'null'], properties: { reason: { type: 'string' } } },
+    status: { type: 'string', enum: ['passing', 'warning', 'critical', 'maintenance'] },
+    health: { type: 'object', properties: { lease: healthSource, check: healthSource, maintenance: healthSource } },
     registeredAt: { type: 'string', format: 'date-time' },
-    expiresAt: { type: 'string', format: 'date-time' },
+    expiresAt: { type: ['string', 'null'], format: 'date-time' },
+    index: { type: 'integer' },
   },
 } as const;
 
@@ -67,6 +153,8 @@ export const heartbeatResponse = {
     expiresAt: { type: 'string', format: 'date-time' },
   },
 } as const;
+
+export const settingsResponse = settings;
 
 export const errorResponse = {
   type: 'object',
@@ -100,6 +188,12 @@ export const serviceResponse = {
   type: 'object',
   properties: {
     name: { type: 'string' },
+    index: { type: 'integer' },
+    settings,
+    protection: {
+      type: 'object',
+      properties: { tripped: { type: 'boolean' }, healthyShare: { type: 'number' } },
+    },
     instances: { type: 'array', items: instanceResponse },
   },
 } as const;
@@ -110,5 +204,6 @@ export const healthResponse = {
     status: { type: 'string' },
     dns: { type: 'string' },
     http: { type: 'string' },
+    watches: { type: 'object', properties: { open: { type: 'integer' }, max: { type: 'integer' } } },
   },
 } as const;

@@ -1,3 +1,17 @@
+/** An active health check the registry runs against the instance (seconds for times). */
+export interface CheckDefinition {
+  /** `http://host:port/path`: 2xx passing, 429 warning, anything else (or no answer in time) critical. */
+  http?: string;
+  /** `host:port`: passing when a TCP connection opens in time. */
+  tcp?: string;
+  interval: number;
+  timeout: number;
+  /** Consecutive passes needed to go from not passing to passing. */
+  successBeforePassing: number;
+  /** Consecutive failures needed to go from passing or warning to critical. */
+  failuresBeforeCritical: number;
+}
+
 /** What a service instance registers: the durable part of an instance. */
 export interface Registration {
   service: string;
@@ -10,31 +24,72 @@ export interface Registration {
   ttl: number;
   tags: string[];
   meta: Record<string, string>;
+  check?: CheckDefinition;
+  /** Seconds an instance may stay critical before it is deleted; unset: the server's grace period. */
+  deregisterCriticalAfter?: number;
+  /** Set while an operator has taken the instance out; kept across re-registration and restarts. */
+  maintenance?: { reason: string } | null;
 }
 
-/** `passing` while the lease is live; `critical` once it lapsed, until the grace period deletes it. */
-export type HealthStatus = 'passing' | 'critical';
+/** Worst last: an instance's status is the worst of its sources. */
+export const HEALTH_STATUSES = ['passing', 'warning', 'critical', 'maintenance'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+/** What a heartbeat or a check may report. */
+export type ReportedStatus = Exclude<HealthStatus, 'maintenance'>;
+
+export interface HealthSource {
+  status: HealthStatus;
+  note: string;
+  /** Epoch ms of the last change of `status` or `note`. */
+  since: number;
+}
 
 /** A registered instance as the registry holds it. Treat as read-only outside the registry. */
 export interface Instance extends Registration {
+  /** The worst of `health`'s sources. */
   status: HealthStatus;
-  /** Epoch milliseconds. */
+  /**
+   * Where the status comes from: `lease` (heartbeats; absent for an instance with a check that never
+   * heartbeated), `check` (active check), `maintenance` (present while in maintenance).
+   */
+  health: { lease?: HealthSource; check?: HealthSource; maintenance?: HealthSource };
+  /** Epoch ms. */
   registeredAt: number;
-  /** Epoch milliseconds when the lease lapses unless renewed. */
-  expiresAt: number;
+  /** Epoch ms when the lease lapses unless renewed; null without a lease. */
+  expiresAt: number | null;
+  /** Epoch ms when it last became servable while its service had a warm-up; null when not warming. */
+  warmingSince: number | null;
+  /** The registry index of the last visible change to this instance. */
+  index: number;
+}
+
+export interface ServiceSettings {
+  /** 0–1; when the healthy share falls to or below it, DNS serves every instance not in maintenance. 0 = off. */
+  protectionThreshold: number;
+  /** Seconds over which a newly servable instance ramps from 10% to 100% of its weight. 0 = off. */
+  warmup: number;
 }
 
 export type RegistryEvent =
-  | { type: 'register'; instance: Instance; replaced: boolean }
-  | { type: 'deregister'; instance: Instance; reason: 'request' | 'expired' }
-  | { type: 'health'; instance: Instance; previous: HealthStatus };
+  | { type: 'register'; index: number; instance: Instance; replaced: boolean }
+  | { type: 'deregister'; index: number; instance: Instance; reason: 'request' | 'critical' }
+  | { type: 'health'; index: number; instance: Instance; previous: HealthStatus }
+  | { type: 'settings'; index: number; service: string; settings: ServiceSettings };
+
+/** An instance DNS may answer with, and the weight it publishes and orders by. */
+export interface Answerable {
+  instance: Instance;
+  weight: number;
+}
 
 /**
  * The read-only face of the registry, the only part the DNS side sees.
  * `onChange` fires synchronously whenever what a consumer of `service` could see changes.
  */
 export interface RegistryView {
-  instances(service: string): readonly Instance[] | undefined;
-  serviceNames(): IterableIterator<string>;
+  /** The instances DNS answers with (health, maintenance, protection and warm-up applied); undefined for an unknown service. */
+  answerable(service: string): readonly Answerable[] | undefined;
+  /** Every service with registered instances: reverse lookups (PTR) search them all. */
+  serviceNames(): Iterable<string>;
   onChange(listener: (service: string) => void): () => void;
 }

@@ -1,9 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import { LIMITS } from '../../config.ts';
 import type { Registry } from '../../registry/registry.ts';
-import type { Instance, Registration } from '../../registry/types.ts';
+import type { CheckDefinition, HealthSource, Instance, Registration, ReportedStatus } from '../../registry/types.ts';
 import { HttpError } from '../errors.ts';
-import { errorResponse, heartbeatResponse, instanceParams, instanceResponse, registrationBody } from '../schemas.ts';
+import {
+  errorResponse,
+  heartbeatBody,
+  heartbeatResponse,
+  instanceParams,
+  instanceResponse,
+  maintenanceBody,
+  registrationBody,
+} from '../schemas.ts';
 
 interface InstanceParams {
   service: string;
@@ -18,18 +26,31 @@ interface RegistrationBody {
   ttl: number;
   tags: string[];
   meta: Record<string, string>;
+  check?: CheckDefinition;
+  deregisterCriticalAfter?: number;
 }
 
-export function instanceJson(instance: Instance) {
+/** An instance as the API shows it: times as ISO strings, the weight DNS publishes beside the registered one. */
+export function instanceJson(instance: Instance, registry: Registry) {
+  const health: Record<string, { status: string; note: string; since: string }> = {};
+  for (const [name, source] of Object.entries(instance.health) as Array<[string, HealthSource]>) {
+    health[name] = { status: source.status, note: source.note, since: iso(source.since) };
+  }
   return {
     ...instance,
-    registeredAt: new Date(instance.registeredAt).toISOString(),
-    expiresAt: new Date(instance.expiresAt).toISOString(),
+    effectiveWeight: registry.effectiveWeight(instance),
+    health,
+    registeredAt: iso(instance.registeredAt),
+    expiresAt: instance.expiresAt === null ? null : iso(instance.expiresAt),
   };
 }
 
-/** Register, heartbeat and deregister one instance. */
+const iso = (epochMs: number) => new Date(epochMs).toISOString();
+
+/** Register, heartbeat, maintenance and deregister one instance. */
 export async function instanceRoutes(app: FastifyInstance, { registry }: { registry: Registry }) {
+  const notRegistered = ({ service, id }: InstanceParams) => new HttpError(404, `instance ${id} of service ${service} is not registered`);
+
   app.put<{ Params: InstanceParams; Body: RegistrationBody }>(
     '/v1/services/:service/instances/:id',
     {
@@ -39,20 +60,34 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
         response: { 200: instanceResponse, 400: errorResponse, 503: errorResponse },
       },
     },
+    async (request) => instanceJson(await registry.register(toRegistration(request.params, request.body)), registry),
+  );
+
+  app.put<{ Params: InstanceParams; Body: { status: ReportedStatus; note: string } | undefined }>(
+    '/v1/services/:service/instances/:id/heartbeat',
+    {
+      schema: { params: instanceParams, body: heartbeatBody, response: { 200: heartbeatResponse, 404: errorResponse } },
+      // A bare `PUT …/heartbeat` (no body) is the common case: it means passing, via the schema's defaults.
+      preValidation: async (request) => {
+        request.body ??= {} as never;
+      },
+    },
     async (request) => {
-      const registration = toRegistration(request.params, request.body);
-      return instanceJson(await registry.register(registration));
+      const params = lowerCase(request.params);
+      const instance = registry.heartbeat(params.service, params.id, request.body!);
+      if (!instance) throw new HttpError(404, `${notRegistered(params).message}; register it again`);
+      return { status: instance.status, expiresAt: iso(instance.expiresAt!) };
     },
   );
 
-  app.put<{ Params: InstanceParams }>(
-    '/v1/services/:service/instances/:id/heartbeat',
-    { schema: { params: instanceParams, response: { 200: heartbeatResponse, 404: errorResponse } } },
+  app.put<{ Params: InstanceParams; Body: { enabled: boolean; reason: string } }>(
+    '/v1/services/:service/instances/:id/maintenance',
+    { schema: { params: instanceParams, body: maintenanceBody, response: { 200: instanceResponse, 404: errorResponse, 503: errorResponse } } },
     async (request) => {
-      const { service, id } = lowerCase(request.params);
-      const instance = registry.heartbeat(service, id);
-      if (!instance) throw new HttpError(404, `instance ${id} of service ${service} is not registered; register it again`);
-      return { status: instance.status, expiresAt: new Date(instance.expiresAt).toISOString() };
+      const params = lowerCase(request.params);
+      const instance = await registry.setMaintenance(params.service, params.id, request.body.enabled, request.body.reason);
+      if (!instance) throw notRegistered(params);
+      return instanceJson(instance, registry);
     },
   );
 
@@ -60,10 +95,8 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
     '/v1/services/:service/instances/:id',
     { schema: { params: instanceParams, response: { 404: errorResponse, 503: errorResponse } } },
     async (request, reply) => {
-      const { service, id } = lowerCase(request.params);
-      if (!(await registry.deregister(service, id))) {
-        throw new HttpError(404, `instance ${id} of service ${service} is not registered`);
-      }
+      const params = lowerCase(request.params);
+      if (!(await registry.deregister(params.service, params.id))) throw notRegistered(params);
       return reply.code(204).send();
     },
   );
@@ -80,6 +113,14 @@ function toRegistration(params: InstanceParams, body: RegistrationBody): Registr
       throw new HttpError(400, `meta.${key}: "key=value" must fit in ${LIMITS.metaEntryBytes} bytes (one DNS TXT string)`, `meta.${key}`);
     }
   }
+  if (body.check) {
+    if (Boolean(body.check.http) === Boolean(body.check.tcp)) {
+      throw new HttpError(400, 'check: give exactly one of "http" (a URL) or "tcp" (host:port)', 'check');
+    }
+    if (body.check.timeout > body.check.interval) {
+      throw new HttpError(400, 'check.timeout must not be longer than check.interval', 'check.timeout');
+    }
+  }
   return {
     ...lowerCase(params),
     address: body.address.toLowerCase(),
@@ -89,5 +130,7 @@ function toRegistration(params: InstanceParams, body: RegistrationBody): Registr
     ttl: body.ttl,
     tags: [...new Set(body.tags.map((tag) => tag.toLowerCase()))],
     meta: body.meta,
+    ...(body.check ? { check: body.check } : {}),
+    ...(body.deregisterCriticalAfter !== undefined ? { deregisterCriticalAfter: body.deregisterCriticalAfter } : {}),
   };
 }

@@ -1,31 +1,81 @@
 import type { FastifyInstance } from 'fastify';
+import { LIMITS } from '../../config.ts';
 import type { Registry } from '../../registry/registry.ts';
+import type { ServiceSettings } from '../../registry/types.ts';
+import type { WatchHub } from '../../watch/hub.ts';
 import { HttpError } from '../errors.ts';
-import { errorResponse, serviceListResponse, serviceParams, serviceResponse } from '../schemas.ts';
+import {
+  blockingQuery,
+  errorResponse,
+  serviceListResponse,
+  serviceParams,
+  serviceResponse,
+  settingsBody,
+  settingsResponse,
+} from '../schemas.ts';
 import { instanceJson } from './instances.ts';
 
-/** Read the catalogue: every service with counts, or one service's instances with health. */
-export async function serviceRoutes(app: FastifyInstance, { registry }: { registry: Registry }) {
-  app.get('/v1/services', { schema: { response: { 200: serviceListResponse } } }, async () => {
+const INDEX_HEADER = 'x-signpost-index';
+
+/** Read the catalogue (every service with counts; one service, optionally as a blocking query) and per-service settings. */
+export async function serviceRoutes(app: FastifyInstance, { registry, watches }: { registry: Registry; watches: WatchHub }) {
+  app.get('/v1/services', { schema: { response: { 200: serviceListResponse } } }, async (_request, reply) => {
     const services = [...registry.serviceNames()].sort().map((name) => {
       const instances = registry.instances(name) ?? [];
       return {
         name,
         instances: instances.length,
-        healthy: instances.filter((instance) => instance.status === 'passing').length,
+        healthy: instances.filter((instance) => registry.isServable(instance)).length,
       };
     });
+    reply.header(INDEX_HEADER, registry.index);
     return { services };
   });
 
-  app.get<{ Params: { service: string } }>(
+  app.get<{ Params: { service: string }; Querystring: { index?: number; wait?: number } }>(
     '/v1/services/:service',
-    { schema: { params: serviceParams, response: { 200: serviceResponse, 404: errorResponse } } },
-    async (request) => {
+    { schema: { params: serviceParams, querystring: blockingQuery, response: { 200: serviceResponse, 404: errorResponse, 503: errorResponse } } },
+    async (request, reply) => {
       const name = request.params.service.toLowerCase();
+      const { index, wait = LIMITS.blockingWait.default } = request.query;
+      // A blocking query: answer once the service changed past `index`, or after `wait` seconds.
+      if (index !== undefined && registry.serviceIndex(name) <= index && wait > 0) {
+        if (!watches.acquire()) throw new HttpError(503, `too many open watches (${watches.max}); retry later`);
+        const closed = new AbortController();
+        const onClose = () => closed.abort();
+        request.raw.once('close', onClose);
+        try {
+          await watches.waitForChange(name, index, wait * 1000, closed.signal);
+        } finally {
+          request.raw.off('close', onClose);
+          watches.release();
+        }
+      }
+      reply.header(INDEX_HEADER, registry.serviceIndex(name));
       const instances = registry.instances(name);
       if (!instances) throw new HttpError(404, `service ${name} has no registered instances`);
-      return { name, instances: [...instances].sort((a, b) => a.id.localeCompare(b.id)).map(instanceJson) };
+      return {
+        name,
+        index: registry.serviceIndex(name),
+        settings: registry.settings(name),
+        protection: registry.protection(name),
+        instances: [...instances].sort((a, b) => a.id.localeCompare(b.id)).map((instance) => instanceJson(instance, registry)),
+      };
+    },
+  );
+
+  app.get<{ Params: { service: string } }>(
+    '/v1/services/:service/settings',
+    { schema: { params: serviceParams, response: { 200: settingsResponse } } },
+    async (request) => registry.settings(request.params.service.toLowerCase()),
+  );
+
+  app.put<{ Params: { service: string }; Body: Partial<ServiceSettings> }>(
+    '/v1/services/:service/settings',
+    { schema: { params: serviceParams, body: settingsBody, response: { 200: settingsResponse, 503: errorResponse } } },
+    async (request) => {
+      const name = request.params.service.toLowerCase();
+      return registry.setSettings(name, { ...registry.settings(name), ...request.body });
     },
   );
 }

@@ -1,0 +1,185 @@
+// Active health checks: HTTP and TCP probes of registered instances, reported to the registry.
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from '../registry/registry.ts';
+import type { CheckDefinition, Instance, ReportedStatus } from '../registry/types.ts';
+
+interface CheckState {
+  timer?: NodeJS.Timeout;
+  running: boolean;
+  successes: number;
+  failures: number;
+  /** The status last reported to the registry. */
+  status: ReportedStatus;
+}
+
+export interface CheckResult {
+  status: ReportedStatus;
+  note: string;
+}
+
+/**
+ * Runs every instance's check on its interval. The first run of each is placed at a random point
+ * of its first interval, so 10,000 checks registered (or restored) together spread evenly instead
+ * of firing in the same millisecond; at most `concurrency` probes are in flight, the rest wait
+ * their turn in order. An instance's next run is scheduled only after its previous one ended.
+ */
+export class HealthChecker {
+  readonly #registry: Registry;
+  readonly #concurrency: number;
+  readonly #log: Logger;
+  /** Keyed by `service/id`; the instance object tells a replacement from its predecessor. */
+  readonly #states = new Map<string, { instance: Instance; state: CheckState }>();
+  readonly #queue: Instance[] = [];
+  #running = 0;
+  readonly #unsubscribe: () => void;
+
+  constructor(registry: Registry, options: { concurrency: number; log: Logger }) {
+    this.#registry = registry;
+    this.#concurrency = options.concurrency;
+    this.#log = options.log;
+    this.#unsubscribe = registry.onEvent((event) => {
+      if (event.type === 'register') {
+        // A replacement is a new instance object: the old one's state goes with it.
+        this.#forget(event.instance);
+        this.#watch(event.instance);
+      } else if (event.type === 'deregister') {
+        this.#forget(event.instance);
+      }
+    });
+    for (const instance of registry.allInstances()) this.#watch(instance);
+  }
+
+  /** Checks currently scheduled. */
+  get size(): number {
+    return this.#states.size;
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    for (const { instance } of [...this.#states.values()]) this.#forget(instance);
+    this.#queue.length = 0;
+  }
+
+  #watch(instance: Instance): void {
+    if (!instance.check) return;
+    const state: CheckState = { running: false, successes: 0, failures: 0, status: 'critical' };
+    this.#states.set(keyOf(instance), { instance, state });
+    this.#schedule(instance, state, Math.random() * instance.check.interval * 1000);
+  }
+
+  #forget(instance: Instance): void {
+    const entry = this.#states.get(keyOf(instance));
+    if (!entry) return;
+    clearTimeout(entry.state.timer);
+    this.#states.delete(keyOf(instance));
+  }
+
+  #schedule(instance: Instance, state: CheckState, delayMs: number): void {
+    state.timer = setTimeout(() => {
+      this.#queue.push(instance);
+      this.#drain();
+    }, delayMs);
+    state.timer.unref();
+  }
+
+  #drain(): void {
+    while (this.#running < this.#concurrency && this.#queue.length > 0) {
+      const instance = this.#queue.shift()!;
+      const state = this.#current(instance);
+      if (!state || state.running) continue;
+      state.running = true;
+      this.#running++;
+      void probe(instance.check!).then((result) => {
+        this.#running--;
+        state.running = false;
+        if (this.#current(instance) === state) {
+          this.#record(instance, state, result);
+          this.#schedule(instance, state, instance.check!.interval * 1000);
+        }
+        this.#drain();
+      });
+    }
+  }
+
+  /** The state of `instance` if it is still the registered one. */
+  #current(instance: Instance): CheckState | undefined {
+    const entry = this.#states.get(keyOf(instance));
+    return entry?.instance === instance ? entry.state : undefined;
+  }
+
+  /** Applies the consecutive-result thresholds, then reports to the registry. */
+  #record(instance: Instance, state: CheckState, result: CheckResult): void {
+    const check = instance.check!;
+    let status = state.status;
+    if (result.status === 'passing') {
+      state.successes++;
+      state.failures = 0;
+      if (state.status !== 'passing' && state.successes >= check.successBeforePassing) status = 'passing';
+    } else if (result.status === 'warning') {
+      state.successes = 0;
+      state.failures = 0;
+      status = 'warning';
+    } else {
+      state.failures++;
+      state.successes = 0;
+      if (state.status !== 'critical' && state.failures >= check.failuresBeforeCritical) status = 'critical';
+    }
+    if (status !== state.status) {
+      this.#log.debug({ service: instance.service, id: instance.id, status, note: result.note }, 'check result changed');
+    }
+    state.status = status;
+    // The note tells what the last probe saw, even while a threshold holds the status back.
+    this.#registry.reportCheck(instance, status, result.note);
+  }
+}
+
+function keyOf(instance: Instance): string {
+  return `${instance.service}/${instance.id}`;
+}
+
+/** One probe: HTTP 2xx passing, 429 warning, else critical; TCP connect passing. Never rejects. */
+export function probe(check: CheckDefinition): Promise<CheckResult> {
+  const timeoutMs = check.timeout * 1000;
+  return check.http ? probeHttp(check.http, timeoutMs) : probeTcp(check.tcp!, timeoutMs);
+}
+
+function probeHttp(url: string, timeoutMs: number): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    const client = url.startsWith('https:') ? https : http;
+    const request = client.get(url, { agent: false, signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'signpost-health-check' } }, (response) => {
+      const code = response.statusCode ?? 0;
+      // Only the status line matters; discard the body without reading it into memory.
+      response.resume();
+      request.destroy();
+      const note = `HTTP GET ${url}: ${code} ${response.statusMessage ?? ''}`.trim();
+      resolve({ status: code >= 200 && code < 300 ? 'passing' : code === 429 ? 'warning' : 'critical', note });
+    });
+    request.on('error', (error) => {
+      const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : describe(error);
+      resolve({ status: 'critical', note: `HTTP GET ${url}: ${reason}` });
+    });
+  });
+}
+
+function probeTcp(target: string, timeoutMs: number): Promise<CheckResult> {
+  const split = target.lastIndexOf(':');
+  const host = target.slice(0, split).replace(/^\[|\]$/g, '');
+  const port = Number(target.slice(split + 1));
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: timeoutMs });
+    const finish = (result: CheckResult) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once('connect', () => finish({ status: 'passing', note: `TCP connect ${target}: success` }));
+    socket.once('timeout', () => finish({ status: 'critical', note: `TCP connect ${target}: timed out after ${timeoutMs} ms` }));
+    socket.once('error', (error) => finish({ status: 'critical', note: `TCP connect ${target}: ${describe(error)}` }));
+  });
+}
+
+function describe(error: Error): string {
+  return (error as NodeJS.ErrnoException).code ?? error.message;
+}
