@@ -7,6 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 const TOOLS: Record<string, string> = {
   dig: 'dnsutils',
   dnsperf: 'dnsperf',
+  // By path: /usr/sbin is not on every user's PATH, and the forwarding tests start it by this path.
+  '/usr/sbin/dnsmasq': 'dnsmasq-base',
 };
 
 const wanted = process.argv.slice(2);

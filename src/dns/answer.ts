@@ -5,10 +5,15 @@
 // pointers in the question are refused (a query has no earlier name to point at), and the
 // additional section is read only far enough to find an OPT record. The response is assembled by
 // copying pre-built record fragments (records.ts) in a freshly drawn weighted order.
-import type { RecordSet, InstanceRecords } from './records.ts';
-import { SRV_TARGET_OFFSET } from './records.ts';
+//
+// Names outside the zone are not answered here, except the reverse names (PTR) of registered
+// instances. With forwarding on, a cached upstream answer is written synchronously through
+// `Recursion.fromCache`; anything else returns FORWARD, and the listener hands the query to the
+// asynchronous forwarder (forward/forwarder.ts). Zone answers never leave this synchronous path.
+import type { InstanceRecords, RecordSet } from './records.ts';
+import { AT_ADDRESS, AT_GLUE, AT_SRV, AT_TARGET, LAYOUT_STRIDE, SRV_TARGET_OFFSET } from './records.ts';
 import type { Zone } from './zone.ts';
-import { HEADER_BYTES, MAX_POINTER_OFFSET, OPT_RECORD_BYTES, RCODE, TYPE, CLASS_IN } from './wire.ts';
+import { HEADER_BYTES, MAX_POINTER_OFFSET, OPT_RECORD_BYTES, RCODE, TYPE, CLASS_IN, nameKey, writeOpt } from './wire.ts';
 import { DNS_LIMITS } from '../config.ts';
 
 export type Transport = 'udp' | 'tcp';
@@ -16,10 +21,33 @@ export type Transport = 'udp' | 'tcp';
 /** Buffer size that fits any response: pass one of these as `out`. */
 export const RESPONSE_BUFFER_BYTES = DNS_LIMITS.maxTcpMessageBytes;
 
+/** answerQuery's result for a question only the forwarder can answer; see `forwardedQuestion`. */
+export const FORWARD = -1;
+
+/** What answerQuery learnt about a question it could not answer itself. */
+export interface ForwardQuestion {
+  /** End of the question name (after its zero byte): the name is plain labels, at most 255 bytes. */
+  nameEnd: number;
+  /** End of the question section: QTYPE and QCLASS (always IN) end here. */
+  questionEnd: number;
+  qtype: number;
+  /** The client sent an OPT record, so the reply carries one. */
+  edns: boolean;
+  /** The most bytes a reply may hold over the client's transport and EDNS size, OPT included. */
+  maxBytes: number;
+}
+
+/** The forwarder's synchronous part, as answerQuery sees it. */
+export interface Recursion {
+  /** Writes a fresh cached answer to `question` into `out` and returns its length; 0 when there is none. */
+  fromCache(query: Buffer, question: Readonly<ForwardQuestion>, out: Buffer): number;
+}
+
 const FLAG_QR = 0x8000;
 const FLAG_AA = 0x0400;
 const FLAG_TC = 0x0200;
 const FLAG_RD = 0x0100;
+const FLAG_RA = 0x0080;
 const FLAG_CD = 0x0010;
 const MAX_NAME_WIRE_BYTES = 255;
 /** Offset of the name server name inside the NS answer fragment: pointer, type, class, TTL, rdlength. */
@@ -30,11 +58,13 @@ const LABEL_INSTANCE = Buffer.from('instance');
 const LABEL_NS = Buffer.from('ns');
 const LABEL_TCP = Buffer.from('_tcp');
 const LABEL_UDP = Buffer.from('_udp');
+const LABEL_ARPA = Buffer.from('arpa');
+const LABEL_IN_ADDR = Buffer.from('in-addr');
+const LABEL_IP6 = Buffer.from('ip6');
 const UNDERSCORE = 0x5f;
 
 // Per-call scratch state. Answering is synchronous, so one set serves every query.
 const labelOffsets = new Int32Array(128);
-const glue = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
 let order = new Int32Array(64);
 let drawKeys = new Float64Array(64);
 
@@ -48,14 +78,17 @@ interface Query {
   apexOffset: number;
   qtype: number;
   edns: boolean;
-  /** The most the response may hold (transport and EDNS), less room for our OPT record. */
+  /** The most the response may hold (transport and EDNS). */
+  maxBytes: number;
+  /** maxBytes less room for our OPT record. */
   limit: number;
   pos: number;
   answers: number;
   authorities: number;
   additionals: number;
-  glueBytes: number;
   truncated: boolean;
+  /** RA in every response: forwarding is on. */
+  recursionAvailable: boolean;
 }
 
 const q: Query = {
@@ -65,21 +98,28 @@ const q: Query = {
   apexOffset: 0,
   qtype: 0,
   edns: false,
+  maxBytes: 0,
   limit: 0,
   pos: 0,
   answers: 0,
   authorities: 0,
   additionals: 0,
-  glueBytes: 0,
   truncated: false,
+  recursionAvailable: false,
 };
+
+/** Valid after answerQuery returned FORWARD, until its next call: copy it to keep it. */
+export const forwardedQuestion: Readonly<ForwardQuestion> = { nameEnd: 0, questionEnd: 0, qtype: 0, edns: false, maxBytes: 0 };
+const forwarded = forwardedQuestion as ForwardQuestion;
 
 /**
  * Answers one DNS query. Writes the response into `out` (at least RESPONSE_BUFFER_BYTES long)
- * and returns its length, or 0 when the packet must be dropped without a reply.
+ * and returns its length, or 0 when the packet must be dropped without a reply, or FORWARD.
+ * Without `recursion`, names outside the zone are REFUSED and FORWARD is never returned.
  */
-export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out: Buffer): number {
+export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out: Buffer, recursion: Recursion | null = null): number {
   const length = query.length;
+  q.recursionAvailable = recursion !== null;
   // Too short to be a query, or a response (QR=1): answering those is how reflection attacks work.
   if (length < HEADER_BYTES || query[2] & 0x80) return 0;
   const opcode = (query[2] >> 3) & 0x0f;
@@ -127,11 +167,11 @@ export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out
   // Is the name inside our zone? Compare its last labels with the apex, ignoring case.
   const apex = zone.apexLabels;
   const below = labels - apex.length;
-  if (below < 0) return start(query, out, questionEnd, 0, edns, transport, udpSize, qtype) && finish(RCODE.REFUSED, false);
-  for (let i = 0; i < apex.length; i++) {
-    if (!labelIs(query, labelOffsets[below + i], apex[i])) {
-      return start(query, out, questionEnd, 0, edns, transport, udpSize, qtype) && finish(RCODE.REFUSED, false);
-    }
+  let inZone = below >= 0;
+  for (let i = 0; inZone && i < apex.length; i++) inZone = labelIs(query, labelOffsets[below + i], apex[i]);
+  if (!inZone) {
+    start(query, out, questionEnd, 0, edns, transport, udpSize, qtype);
+    return answerOutside(zone, labels, questionEnd - 4, recursion);
   }
   const apexOffset = below === 0 ? HEADER_BYTES : labelOffsets[below];
   start(query, out, questionEnd, apexOffset, edns, transport, udpSize, qtype);
@@ -148,9 +188,10 @@ function answerInZone(zone: Zone, below: number): number {
     if (qtype === TYPE.NS || qtype === TYPE.ANY) {
       const ns = zone.nsGlue;
       const targetAt = q.pos + NS_TARGET_OFFSET;
-      if (!fits(zone.nsAnswer.length + (ns ? 2 + ns.tail.length : 0))) return finish(RCODE.NOERROR, true);
+      if (!fits(zone.nsAnswer.length + (ns ? glueSize(targetAt, ns.target.length, ns.tail.length) : 0))) return finish(RCODE.NOERROR, true);
       add(zone.nsAnswer);
-      if (ns) addGlue(ns.tail, ns.target, targetAt);
+      // The NS record is the last answer, so its glue can follow it at once.
+      if (ns) q.pos = writeGlue(q.out, q.pos, ns.target, 0, ns.target.length, ns.tail, 0, ns.tail.length, targetAt);
     }
     return q.answers > 0 ? finish(RCODE.NOERROR, true) : noData(zone);
   }
@@ -162,56 +203,120 @@ function answerInZone(zone: Zone, below: number): number {
     return nxDomain(zone);
   }
   if (labelIs(buf, kind, LABEL_SERVICE)) {
-    if (below === 2) return answerSet(zone, zone.service(labelText(buf, labelOffsets[0]))?.all, false);
+    if (below === 2) return answerSet(zone, serviceAt(zone, buf, labelOffsets[0], 0)?.all, false);
     if (below !== 3) return nxDomain(zone);
     const first = labelOffsets[0];
     const second = labelOffsets[1];
     if (buf[first + 1] === UNDERSCORE && buf[second + 1] === UNDERSCORE) {
       // RFC 2782: `_service._proto`; a protocol label other than _tcp/_udp is a tag filter.
-      const records = zone.service(labelText(buf, first, 1));
+      const records = serviceAt(zone, buf, first, 1);
       if (labelIs(buf, second, LABEL_TCP) || labelIs(buf, second, LABEL_UDP)) return answerSet(zone, records?.all, true);
       return answerSet(zone, records?.byTag.get(labelText(buf, second, 1)), true);
     }
-    return answerSet(zone, zone.service(labelText(buf, second))?.byTag.get(labelText(buf, first)), false);
+    return answerSet(zone, serviceAt(zone, buf, second, 0)?.byTag.get(labelText(buf, first)), false);
   }
   if (labelIs(buf, kind, LABEL_INSTANCE)) {
-    if (below === 2) return zone.service(labelText(buf, labelOffsets[0])) ? noData(zone) : nxDomain(zone);
+    if (below === 2) return serviceAt(zone, buf, labelOffsets[0], 0) ? noData(zone) : nxDomain(zone);
     if (below !== 3) return nxDomain(zone);
-    const records = zone.service(labelText(buf, labelOffsets[1]))?.byId.get(labelText(buf, labelOffsets[0]));
+    const records = serviceAt(zone, buf, labelOffsets[1], 0)?.byId.get(labelText(buf, labelOffsets[0]));
     return records ? answerInstance(zone, records) : nxDomain(zone);
   }
   return nxDomain(zone);
+}
+
+/**
+ * A name outside the zone. The reverse name of a registered address is ours (PTR, authoritative);
+ * anything else goes to the forwarder, when there is one and the client asked for recursion: a
+ * query without RD is REFUSED rather than answered from the cache, since Signpost is a forwarder,
+ * not a cache to inspect.
+ */
+function answerOutside(zone: Zone, labels: number, nameEnd: number, recursion: Recursion | null): number {
+  const buf = q.buf;
+  if ((q.qtype === TYPE.PTR || q.qtype === TYPE.ANY) && isReverseName(buf, labels)) {
+    const answers = zone.reverse(nameKey(buf, HEADER_BYTES, nameEnd));
+    if (answers) {
+      for (const answer of answers) if (!add(answer)) break;
+      return finish(RCODE.NOERROR, true);
+    }
+  }
+  if (recursion === null || (u16(buf, 2) & FLAG_RD) === 0) return finish(RCODE.REFUSED, false);
+  forwarded.nameEnd = nameEnd;
+  forwarded.questionEnd = q.questionEnd;
+  forwarded.qtype = q.qtype;
+  forwarded.edns = q.edns;
+  forwarded.maxBytes = q.maxBytes;
+  const length = recursion.fromCache(buf, forwarded, q.out);
+  return length > 0 ? length : FORWARD;
+}
+
+/** Does the name end in `in-addr.arpa` or `ip6.arpa`? */
+function isReverseName(buf: Buffer, labels: number): boolean {
+  if (labels < 2 || !labelIs(buf, labelOffsets[labels - 1], LABEL_ARPA)) return false;
+  const parent = labelOffsets[labels - 2];
+  return labelIs(buf, parent, LABEL_IN_ADDR) || labelIs(buf, parent, LABEL_IP6);
 }
 
 /** A service or tag name: SRV for every member, A/AAAA for the best tier; RFC 2782 names have SRV only. */
 function answerSet(zone: Zone, set: RecordSet | undefined, srvOnly: boolean): number {
   if (!set) return nxDomain(zone);
   const qtype = q.qtype;
-  if (qtype === TYPE.SRV || (qtype === TYPE.ANY && set.bySrv.length > 0)) {
-    let start = 0;
-    for (const end of set.srvGroupEnds) {
-      const count = drawOrder(set.bySrv, start, end);
-      for (let i = 0; i < count; i++) {
-        const records = set.bySrv[order[i]];
-        const glueAt = q.pos + SRV_TARGET_OFFSET;
-        if (!fits(records.srv.length + glueSize(records, glueAt))) return finish(RCODE.NOERROR, true);
-        add(records.srv);
-        addGlue(records.glueTail, records.target, glueAt);
-      }
-      start = end;
-    }
-    return finish(RCODE.NOERROR, true);
-  }
+  if (qtype === TYPE.SRV || qtype === TYPE.ANY) return answerSrv(set);
   if (!srvOnly && (qtype === TYPE.A || qtype === TYPE.AAAA)) {
     const tier = qtype === TYPE.A ? set.v4 : set.v6;
     if (tier.length === 0) return noData(zone);
-    const count = drawOrder(tier, 0, tier.length);
-    for (let i = 0; i < count; i++) {
-      if (!add(tier[order[i]].address)) break;
+    drawOrder(set.drawWeight, tier, 0, tier.length, 0);
+    const { bytes, layout } = set;
+    for (let i = 0; i < tier.length; i++) {
+      const at = order[i] * LAYOUT_STRIDE + AT_ADDRESS;
+      if (!fits(layout[at + 1] - layout[at])) break;
+      q.pos = copyRange(bytes, layout[at], layout[at + 1], q.out, q.pos);
+      q.answers++;
     }
     return finish(RCODE.NOERROR, true);
   }
   return noData(zone);
+}
+
+/**
+ * SRV records in priority order, weighted within each priority, each with its target's address in
+ * the additional section. An SRV record goes in only with its glue; the first pair that does not
+ * fit ends the answer, with TC. Answers and glue are written in one pass: where the additional
+ * section starts is known once the pairs that fit are counted.
+ */
+function answerSrv(set: RecordSet): number {
+  const { bytes, layout, count } = set;
+  let from = 0;
+  for (let g = 0; g < set.srvGroupEnds.length; g++) {
+    const to = set.srvGroupEnds[g];
+    drawOrder(set.drawWeight, null, from, to, from);
+    from = to;
+  }
+  let answersEnd = q.pos;
+  let glueBytes = 0;
+  let fitting = 0;
+  for (; fitting < count; fitting++) {
+    const at = order[fitting] * LAYOUT_STRIDE;
+    const srv = layout[at + AT_SRV + 1] - layout[at + AT_SRV];
+    const glue = glueSize(answersEnd + SRV_TARGET_OFFSET, layout[at + AT_TARGET + 1] - layout[at + AT_TARGET], layout[at + AT_GLUE + 1] - layout[at + AT_GLUE]);
+    if (answersEnd + srv + glueBytes + glue > q.limit) {
+      q.truncated = true;
+      break;
+    }
+    answersEnd += srv;
+    glueBytes += glue;
+  }
+  const out = q.out;
+  let srvAt = q.pos;
+  let glueAt = answersEnd;
+  for (let i = 0; i < fitting; i++) {
+    const at = order[i] * LAYOUT_STRIDE;
+    const targetAt = srvAt + SRV_TARGET_OFFSET;
+    srvAt = copyRange(bytes, layout[at + AT_SRV], layout[at + AT_SRV + 1], out, srvAt);
+    glueAt = writeGlue(out, glueAt, bytes, layout[at + AT_TARGET], layout[at + AT_TARGET + 1], bytes, layout[at + AT_GLUE], layout[at + AT_GLUE + 1], targetAt);
+  }
+  q.pos = glueAt;
+  q.answers += fitting;
+  return finish(RCODE.NOERROR, true);
 }
 
 /** `<id>.<service>.instance.<domain>`: the instance's address, and its meta as TXT. */
@@ -247,40 +352,43 @@ function nxDomain(zone: Zone): number {
 }
 
 /**
- * Draws the RFC 2782 weighted order of `list[start, end)` into `order[0, n)` and returns n.
+ * Draws the RFC 2782 weighted order of records `numbers[from, to)` (or the records numbered
+ * `from`…`to - 1` when `numbers` is null) into `order[into, into + n)`.
  * Sorting by -ln(U)/w (Efraimidis–Spirakis) is the same distribution as RFC 2782's repeated
  * "pick by running weight sum, remove, repeat", in O(n log n): P(first = i) = w_i / Σw.
  */
-function drawOrder(list: readonly InstanceRecords[], start: number, end: number): number {
-  const n = end - start;
-  if (n > order.length) {
-    order = new Int32Array(n * 2);
-    drawKeys = new Float64Array(n * 2);
+function drawOrder(weights: Float64Array, numbers: Int32Array | null, from: number, to: number, into: number): void {
+  const n = to - from;
+  if (into + n > order.length) {
+    const grown = new Int32Array((into + n) * 2);
+    grown.set(order);
+    order = grown;
+    drawKeys = new Float64Array((into + n) * 2);
   }
   for (let i = 0; i < n; i++) {
-    order[i] = start + i;
-    drawKeys[i] = -Math.log(1 - Math.random()) / list[start + i].drawWeight;
+    const record = numbers === null ? from + i : numbers[from + i];
+    order[into + i] = record;
+    drawKeys[into + i] = -Math.log(1 - Math.random()) / weights[record];
   }
   if (n <= 32) {
     // Insertion sort: the common case is a handful of instances, where it beats any other sort.
-    for (let i = 1; i < n; i++) {
+    for (let i = into + 1; i < into + n; i++) {
       const key = drawKeys[i];
-      const index = order[i];
+      const record = order[i];
       let j = i - 1;
-      while (j >= 0 && drawKeys[j] > key) {
+      while (j >= into && drawKeys[j] > key) {
         drawKeys[j + 1] = drawKeys[j];
         order[j + 1] = order[j];
         j--;
       }
       drawKeys[j + 1] = key;
-      order[j + 1] = index;
+      order[j + 1] = record;
     }
   } else {
-    const keyOf = new Float64Array(list.length);
-    for (let i = 0; i < n; i++) keyOf[start + i] = drawKeys[i];
-    order.subarray(0, n).sort((a, b) => keyOf[a] - keyOf[b]);
+    const keyOf = new Map<number, number>();
+    for (let i = into; i < into + n; i++) keyOf.set(order[i], drawKeys[i]);
+    order.subarray(into, into + n).sort((a, b) => keyOf.get(a)! - keyOf.get(b)!);
   }
-  return n;
 }
 
 // ---- response writer ---------------------------------------------------------------------------
@@ -307,20 +415,19 @@ function start(
   q.apexOffset = apexOffset;
   q.qtype = qtype;
   q.edns = edns;
+  q.maxBytes = max;
   q.limit = max - (edns ? OPT_RECORD_BYTES : 0);
   q.answers = 0;
   q.authorities = 0;
   q.additionals = 0;
-  q.glueBytes = 0;
   q.truncated = false;
   // Header and question, copied as sent: the ID, and the name's letter case (0x20 randomisation).
-  query.copy(out, 0, 0, questionEnd);
-  q.pos = questionEnd;
+  q.pos = copyRange(query, 0, questionEnd, out, 0);
   return true;
 }
 
 function fits(bytes: number): boolean {
-  if (q.pos + q.glueBytes + bytes <= q.limit) return true;
+  if (q.pos + bytes <= q.limit) return true;
   q.truncated = true;
   return false;
 }
@@ -334,23 +441,44 @@ function add(fragment: Buffer): boolean {
   return true;
 }
 
-function glueSize(records: InstanceRecords, targetAt: number): number {
-  return (targetAt <= MAX_POINTER_OFFSET ? 2 : records.target.length) + records.glueTail.length;
+/** Bytes of an additional A/AAAA record whose owner is a target name written at `targetAt`. */
+function glueSize(targetAt: number, targetBytes: number, tailBytes: number): number {
+  return (targetAt <= MAX_POINTER_OFFSET ? 2 : targetBytes) + tailBytes;
 }
 
-/** Queues an additional A/AAAA record for a target name written at `targetAt` in the response. */
-function addGlue(tail: Buffer, target: Buffer, targetAt: number): void {
-  let at = q.glueBytes;
+/**
+ * Writes an additional A/AAAA record at `at`: its owner is a pointer to the target name written at
+ * `targetAt`, or the name itself where a pointer cannot reach; then the record's tail. Returns the end.
+ */
+function writeGlue(
+  out: Buffer,
+  at: number,
+  target: Buffer,
+  targetStart: number,
+  targetEnd: number,
+  tail: Buffer,
+  tailStart: number,
+  tailEnd: number,
+  targetAt: number,
+): number {
   if (targetAt <= MAX_POINTER_OFFSET) {
-    glue[at++] = 0xc0 | (targetAt >> 8);
-    glue[at++] = targetAt & 0xff;
+    out[at++] = 0xc0 | (targetAt >> 8);
+    out[at++] = targetAt & 0xff;
   } else {
-    target.copy(glue, at);
-    at += target.length;
+    at = copyRange(target, targetStart, targetEnd, out, at);
   }
-  tail.copy(glue, at);
-  q.glueBytes = at + tail.length;
   q.additionals++;
+  return copyRange(tail, tailStart, tailEnd, out, at);
+}
+
+/**
+ * Copies `source[start, end)` to `target` at `at` and returns the end. Fragments are tens of
+ * bytes, where a plain loop beats Buffer#copy (which makes a view object for a sub-range).
+ */
+function copyRange(source: Buffer, start: number, end: number, target: Buffer, at: number): number {
+  if (end - start > 64) return at + source.copy(target, at, start, end);
+  for (let i = start; i < end; i++) target[at++] = source[i];
+  return at;
 }
 
 function addSoa(zone: Zone, section: 'answer' | 'authority'): void {
@@ -365,29 +493,19 @@ function addSoa(zone: Zone, section: 'answer' | 'authority'): void {
   else q.authorities++;
 }
 
-/** Completes the header, appends glue and OPT, and returns the response length. */
+/** Completes the header, appends the OPT record, and returns the response length. */
 function finish(rcode: number, authoritative: boolean): number {
   const out = q.out;
-  if (q.glueBytes > 0) {
-    glue.copy(out, q.pos, 0, q.glueBytes);
-    q.pos += q.glueBytes;
-  }
   let additionals = q.additionals;
   if (q.edns) {
-    // OPT: root owner, type 41, our UDP size, extended rcode in the TTL's top byte, version 0, no options.
-    const at = q.pos;
-    out[at] = 0;
-    out.writeUInt16BE(TYPE.OPT, at + 1);
-    out.writeUInt16BE(DNS_LIMITS.maxEdnsUdpBytes, at + 3);
-    out.writeUInt32BE((rcode >> 4) << 24, at + 5);
-    out.writeUInt16BE(0, at + 9);
-    q.pos += OPT_RECORD_BYTES;
+    q.pos = writeOpt(out, q.pos, DNS_LIMITS.maxEdnsUdpBytes, rcode);
     additionals++;
   }
   const queryFlags = u16(q.buf, 2);
   let flags = FLAG_QR | (queryFlags & (FLAG_RD | FLAG_CD)) | (rcode & 0x0f);
   if (authoritative) flags |= FLAG_AA;
   if (q.truncated) flags |= FLAG_TC;
+  if (q.recursionAvailable) flags |= FLAG_RA;
   out.writeUInt16BE(flags, 2);
   out.writeUInt16BE(1, 4);
   out.writeUInt16BE(q.answers, 6);
@@ -401,7 +519,7 @@ function headerOnly(query: Buffer, out: Buffer, rcode: number): number {
   query.copy(out, 0, 0, 2);
   const opcodeBits = query[2] & 0x78;
   out[2] = 0x80 | opcodeBits | (query[2] & 0x01);
-  out[3] = rcode & 0x0f;
+  out[3] = (q.recursionAvailable ? FLAG_RA : 0) | (rcode & 0x0f);
   out.fill(0, 4, HEADER_BYTES);
   return HEADER_BYTES;
 }
@@ -420,6 +538,11 @@ function labelIs(buf: Buffer, offset: number, expected: Buffer): boolean {
     if (byte !== expected[i]) return false;
   }
   return true;
+}
+
+/** The service named by the label at `offset`, skipping `skip` leading bytes (the `_` of RFC 2782 labels). */
+function serviceAt(zone: Zone, buf: Buffer, offset: number, skip: number) {
+  return zone.serviceAt(buf, offset + 1 + skip, offset + 1 + buf[offset]);
 }
 
 /** The label at `offset` as a lower-case string, skipping `skip` leading bytes (the `_` of RFC 2782 labels). */

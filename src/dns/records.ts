@@ -1,14 +1,14 @@
 // How registry instances become DNS records: the one place that says which records a name has.
 // Everything here runs when the registry changes (lazily, on the first query after a change),
 // never per query; the per-query work in answer.ts only orders and copies these fragments.
-import type { Instance } from '../registry/types.ts';
-import { TYPE, addressRdata, answerFragment, encodeName, recordTail, srvRdata, txtRdata } from './wire.ts';
+import type { Answerable, Instance } from '../registry/types.ts';
+import { TYPE, addressRdata, answerFragment, encodeName, recordTail, reverseName, srvRdata, txtRdata } from './wire.ts';
 
 /** One instance's records, as fragments ready to copy. */
 export interface InstanceRecords {
   priority: number;
-  /** The weight ordering draws with; zero weights get a tiny one (RFC 2782: "a very small chance"). */
-  drawWeight: number;
+  /** The weight DNS publishes and orders by. */
+  weight: number;
   /** 4 or 6. */
   family: 4 | 6;
   /** SRV answer, owner = question. */
@@ -23,15 +23,34 @@ export interface InstanceRecords {
   txt: Buffer[];
 }
 
-/** A set of instances answered together (a service, or one tag of it), pre-sorted for ordering. */
+/**
+ * A set of instances answered together (a service, or one tag of it), laid out for the query path:
+ * every fragment back to back in one buffer, and typed arrays saying where each record's pieces
+ * are. A query then touches a handful of contiguous objects instead of a few per instance, which
+ * matters more than instruction counts once the kernel's packet work has cooled the CPU caches.
+ *
+ * Records are numbered in SRV order: by priority ascending, `srvGroupEnds` marking where each
+ * priority tier ends.
+ */
 export interface RecordSet {
-  /** SRV order: by priority ascending; `srvGroups` marks where each priority tier ends. */
-  bySrv: InstanceRecords[];
-  srvGroupEnds: number[];
-  /** A and AAAA answers hold only the best (lowest) priority tier of their address family. */
-  v4: InstanceRecords[];
-  v6: InstanceRecords[];
+  count: number;
+  bytes: Buffer;
+  /** Per record, `LAYOUT_STRIDE` numbers: see the `AT_*` offsets. */
+  layout: Int32Array;
+  /** The weight ordering draws with; zero weights get a tiny one (RFC 2782: "a very small chance"). */
+  drawWeight: Float64Array;
+  srvGroupEnds: Int32Array;
+  /** A and AAAA answers hold only the best (lowest) priority tier of their address family: record numbers. */
+  v4: Int32Array;
+  v6: Int32Array;
 }
+
+/** Where, in `RecordSet.bytes`, a record's SRV answer, glue tail, target name and address answer start and end. */
+export const LAYOUT_STRIDE = 8;
+export const AT_SRV = 0;
+export const AT_GLUE = 2;
+export const AT_TARGET = 4;
+export const AT_ADDRESS = 6;
 
 export interface ServiceRecords {
   all: RecordSet;
@@ -49,22 +68,14 @@ export function instanceTargetName(instance: Pick<Instance, 'id' | 'service'>, d
   return `${instance.id}.${instance.service}.instance.${domain}`;
 }
 
-/**
- * Builds the records of a service from its healthy instances.
- * `weightOf` is the weight DNS publishes and orders by.
- */
-export function buildServiceRecords(
-  healthy: readonly Instance[],
-  domain: string,
-  ttl: number,
-  weightOf: (instance: Instance) => number = (instance) => instance.weight,
-): ServiceRecords | null {
-  if (healthy.length === 0) return null;
+/** Builds the records of a service from the instances DNS may answer with, at the weights it publishes. */
+export function buildServiceRecords(answerable: readonly Answerable[], domain: string, ttl: number): ServiceRecords | null {
+  if (answerable.length === 0) return null;
   const byId = new Map<string, InstanceRecords>();
   const tagged = new Map<string, InstanceRecords[]>();
   const all: InstanceRecords[] = [];
-  for (const instance of healthy) {
-    const records = buildInstanceRecords(instance, domain, ttl, weightOf(instance));
+  for (const { instance, weight } of answerable) {
+    const records = buildInstanceRecords(instance, domain, ttl, weight);
     byId.set(instance.id, records);
     all.push(records);
     for (const tag of instance.tags) {
@@ -84,7 +95,7 @@ function buildInstanceRecords(instance: Instance, domain: string, ttl: number, w
   const metaStrings = Object.entries(instance.meta).map(([key, value]) => `${key}=${value}`);
   return {
     priority: instance.priority,
-    drawWeight: weight === 0 ? ZERO_WEIGHT_DRAW : weight,
+    weight,
     family: type === TYPE.A ? 4 : 6,
     srv: answerFragment(TYPE.SRV, ttl, srvRdata(instance.priority, weight, instance.port, target)),
     address: answerFragment(type, ttl, rdata),
@@ -95,17 +106,62 @@ function buildInstanceRecords(instance: Instance, domain: string, ttl: number, w
 }
 
 function buildRecordSet(records: InstanceRecords[]): RecordSet {
-  const bySrv = [...records].sort((a, b) => a.priority - b.priority);
-  const srvGroupEnds: number[] = [];
-  for (let i = 1; i <= bySrv.length; i++) {
-    if (i === bySrv.length || bySrv[i].priority !== bySrv[i - 1].priority) srvGroupEnds.push(i);
-  }
-  return { bySrv, srvGroupEnds, v4: bestTier(bySrv, 4), v6: bestTier(bySrv, 6) };
+  const sorted = [...records].sort((a, b) => a.priority - b.priority);
+  const count = sorted.length;
+  const layout = new Int32Array(count * LAYOUT_STRIDE);
+  const drawWeight = new Float64Array(count);
+  const pieces: Buffer[] = [];
+  let offset = 0;
+  const place = (slot: number, piece: Buffer) => {
+    layout[slot] = offset;
+    layout[slot + 1] = offset + piece.length;
+    pieces.push(piece);
+    offset += piece.length;
+  };
+  const groupEnds: number[] = [];
+  sorted.forEach((record, i) => {
+    const base = i * LAYOUT_STRIDE;
+    place(base + AT_SRV, record.srv);
+    place(base + AT_GLUE, record.glueTail);
+    place(base + AT_TARGET, record.target);
+    place(base + AT_ADDRESS, record.address);
+    drawWeight[i] = record.weight === 0 ? ZERO_WEIGHT_DRAW : record.weight;
+    if (i === count - 1 || sorted[i + 1].priority !== record.priority) groupEnds.push(i + 1);
+  });
+  return {
+    count,
+    bytes: Buffer.concat(pieces),
+    layout,
+    drawWeight,
+    srvGroupEnds: Int32Array.from(groupEnds),
+    v4: bestTier(sorted, 4),
+    v6: bestTier(sorted, 6),
+  };
 }
 
-function bestTier(sorted: InstanceRecords[], family: 4 | 6): InstanceRecords[] {
-  const ofFamily = sorted.filter((records) => records.family === family);
-  if (ofFamily.length === 0) return ofFamily;
-  const best = ofFamily[0].priority;
-  return ofFamily.filter((records) => records.priority === best);
+/** Record numbers (in SRV order) of the lowest-priority tier of one address family. */
+function bestTier(sorted: InstanceRecords[], family: 4 | 6): Int32Array {
+  const numbers: number[] = [];
+  sorted.forEach((record, i) => {
+    if (record.family !== family) return;
+    if (numbers.length > 0 && record.priority !== sorted[numbers[0]].priority) return;
+    numbers.push(i);
+  });
+  return Int32Array.from(numbers);
+}
+
+/**
+ * PTR answers for reverse lookups, keyed like `nameKey` keys a question name (the lower-cased wire
+ * name as latin1): `1.0.0.10.in-addr.arpa` → `<id>.<service>.instance.<domain>`, one PTR per
+ * instance DNS answers with at that address, so an address several instances share has several.
+ */
+export function buildReverseRecords(answerable: Iterable<Instance>, domain: string, ttl: number): Map<string, Buffer[]> {
+  const byName = new Map<string, Buffer[]>();
+  for (const instance of answerable) {
+    const key = encodeName(reverseName(instance.address)).toString('latin1');
+    let answers = byName.get(key);
+    if (!answers) byName.set(key, (answers = []));
+    answers.push(answerFragment(TYPE.PTR, ttl, encodeName(instanceTargetName(instance, domain))));
+  }
+  return byName;
 }

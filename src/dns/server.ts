@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config.ts';
+import type { Forwarder } from './forward/forwarder.ts';
 import { listenTcp, type TcpListener } from './tcp.ts';
 import { listenUdp } from './udp.ts';
 import type { Zone } from './zone.ts';
@@ -11,15 +12,24 @@ export interface DnsServer {
   close(): Promise<void>;
 }
 
-/** UDP and TCP on the same address. With port 0, UDP picks the port and TCP takes the same one. */
-export async function startDnsServer(listen: HostPort, zone: Zone, log: Logger): Promise<DnsServer> {
+/**
+ * UDP and TCP on the same address. With port 0, UDP picks the port and TCP takes the same one.
+ * With a `forwarder`, names outside the zone are forwarded; closing the server closes it too.
+ */
+export async function startDnsServer(listen: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger): Promise<DnsServer> {
   const attempts = listen.port === 0 ? 5 : 1;
   for (let attempt = 1; ; attempt++) {
-    const udp = await listenUdp(listen.host, listen.port, zone, log);
+    const udp = await listenUdp(listen.host, listen.port, zone, forwarder, log);
     const port = udp.address().port;
     try {
-      const tcp = await listenTcp(listen.host, port, zone, log);
-      return { address: { host: listen.host, port }, close: () => closeBoth(udp, tcp) };
+      const tcp = await listenTcp(listen.host, port, zone, forwarder, log);
+      return {
+        address: { host: listen.host, port },
+        close: () => {
+          forwarder?.close();
+          return closeBoth(udp, tcp);
+        },
+      };
     } catch (error) {
       udp.close();
       // With an ephemeral port, TCP's twin may already be taken: pick another.

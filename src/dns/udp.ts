@@ -2,28 +2,40 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { DNS_LIMITS } from '../config.ts';
-import { answerQuery, RESPONSE_BUFFER_BYTES } from './answer.ts';
+import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
+import type { Forwarder } from './forward/forwarder.ts';
 import type { Zone } from './zone.ts';
 
 /**
- * Binds a UDP socket answering from `zone`. Each reply is copied out of the shared response
- * buffer, because `send` may still hold its buffer after returning.
+ * Binds a UDP socket answering from `zone`, and through `forwarder` (when there is one) for names
+ * outside it. Each reply is copied out of the shared response buffer, because `send` may still
+ * hold its buffer after returning. Forwarded replies go back through this socket to the address
+ * and port the query came from, and nowhere else.
  */
-export async function listenUdp(host: string, port: number, zone: Zone, log: Logger): Promise<dgram.Socket> {
+export async function listenUdp(host: string, port: number, zone: Zone, forwarder: Forwarder | null, log: Logger): Promise<dgram.Socket> {
+  const family = isIPv6(host) ? 6 : 4;
   const socket = dgram.createSocket({
-    type: isIPv6(host) ? 'udp6' : 'udp4',
+    type: family === 6 ? 'udp6' : 'udp4',
     recvBufferSize: DNS_LIMITS.udpReceiveBufferBytes,
     // Replies go to numeric addresses; answering the lookup at once skips a DNS resolution step
     // (and a process.nextTick) per send.
-    lookup: (address, _options, callback) => callback(null, address, isIPv6(address) ? 6 : 4),
+    lookup: (address, _options, callback) => callback(null, address, family),
   });
   const out = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
+  let open = true;
+  socket.on('close', () => (open = false));
   socket.on('message', (message, peer) => {
     let length: number;
     try {
-      length = answerQuery(message, zone, 'udp', out);
+      length = answerQuery(message, zone, 'udp', out, forwarder);
     } catch (error) {
       log.error({ err: error, peer: peer.address }, 'dns: failed to answer a UDP query');
+      return;
+    }
+    if (length === FORWARD) {
+      void forwarder!.forward(message, { ...forwardedQuestion }, peer.address).then((reply) => {
+        if (reply && open) socket.send(reply, peer.port, peer.address);
+      });
       return;
     }
     if (length === 0) return;

@@ -61,6 +61,38 @@ export function encodeName(name: string): Buffer {
   return wire;
 }
 
+/** Bytes of the lower-cased name written by `nameKey`: a name is at most 255 bytes, and a type may follow. */
+const keyScratch = Buffer.allocUnsafe(255 + 4);
+
+/**
+ * The wire-format name at [start, end) with ASCII letters lower-cased (RFC 4343: only ASCII folds),
+ * followed by `trailing` raw bytes after it (a query type, say), as a latin1 string: a map key that
+ * matches names case-insensitively. The caller has checked the name is at most 255 bytes.
+ */
+export function nameKey(buf: Buffer, start: number, end: number, trailing = 0): string {
+  // One loop for both parts: cheaper than a second native copy for a few bytes (this runs per cache hit).
+  const length = end - start;
+  const total = length + trailing;
+  for (let i = 0; i < total; i++) {
+    const byte = buf[start + i];
+    keyScratch[i] = i < length && byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
+  }
+  return keyScratch.toString('latin1', 0, total);
+}
+
+/**
+ * Writes an OPT record at `at` (RFC 6891): root owner, our UDP payload size, the upper 8 bits of
+ * an extended rcode, version 0, no options. Returns the offset after it.
+ */
+export function writeOpt(out: Buffer, at: number, udpPayloadBytes: number, rcode: number): number {
+  out[at] = 0;
+  out.writeUInt16BE(TYPE.OPT, at + 1);
+  out.writeUInt16BE(udpPayloadBytes, at + 3);
+  out.writeUInt32BE((rcode >> 4) << 24, at + 5);
+  out.writeUInt16BE(0, at + 9);
+  return at + OPT_RECORD_BYTES;
+}
+
 /** A compression pointer to `offset`. */
 export function pointerTo(offset: number): Buffer {
   return Buffer.from([0xc0 | (offset >> 8), offset & 0xff]);
@@ -86,6 +118,15 @@ export function answerFragment(type: number, ttl: number, rdata: Buffer): Buffer
 export function addressRdata(address: string): { type: number; rdata: Buffer } {
   if (address.includes(':')) return { type: TYPE.AAAA, rdata: ipv6Bytes(address) };
   return { type: TYPE.A, rdata: Buffer.from(address.split('.').map(Number)) };
+}
+
+/** The reverse-lookup name of an IP literal: `4.3.2.1.in-addr.arpa`, or 32 nibbles under `ip6.arpa` (RFC 3596). */
+export function reverseName(address: string): string {
+  const { type, rdata } = addressRdata(address);
+  if (type === TYPE.A) return `${[...rdata].reverse().join('.')}.in-addr.arpa`;
+  const nibbles: string[] = [];
+  for (let i = rdata.length - 1; i >= 0; i--) nibbles.push((rdata[i] & 0x0f).toString(16), (rdata[i] >> 4).toString(16));
+  return `${nibbles.join('.')}.ip6.arpa`;
 }
 
 /** RFC 2782 SRV RDATA; the target is written uncompressed, as the RFC requires. */

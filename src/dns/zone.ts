@@ -2,7 +2,7 @@
 // service on the first query after that service changed, and dropped on every change.
 import { isIP } from 'node:net';
 import type { RegistryView } from '../registry/types.ts';
-import { buildServiceRecords, type ServiceRecords } from './records.ts';
+import { buildReverseRecords, buildServiceRecords, type ServiceRecords } from './records.ts';
 import { TYPE, addressRdata, answerFragment, encodeName, recordTail, soaRdata } from './wire.ts';
 
 export interface ZoneOptions {
@@ -11,6 +11,39 @@ export interface ZoneOptions {
   ttl: number;
   /** The address the DNS server listens on, published as `ns.<domain>` when it is a concrete address. */
   nameServerAddress?: string;
+}
+
+interface ServiceSlot {
+  name: string;
+  /** The name's bytes (lower case), compared against the question's label. */
+  bytes: Buffer;
+  hash: number;
+  /** Built records; null when none is answerable; undefined until built (again) after a change. */
+  records: ServiceRecords | null | undefined;
+  /** The next slot whose name has the same hash. */
+  next: ServiceSlot | undefined;
+}
+
+/** FNV-1a over the bytes, ASCII letters folded to lower case. */
+function labelHash(buf: Buffer, start: number, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    let byte = buf[i];
+    if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** Does `buf[start, end)` equal `lower` (lower case), ignoring ASCII case? */
+function sameLabel(lower: Buffer, buf: Buffer, start: number, end: number): boolean {
+  if (lower.length !== end - start) return false;
+  for (let i = 0; i < lower.length; i++) {
+    let byte = buf[start + i];
+    if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
+    if (byte !== lower[i]) return false;
+  }
+  return true;
 }
 
 /** SOA timers for secondaries; Signpost has none, so these are conventional values. */
@@ -27,7 +60,11 @@ export class Zone {
   readonly nsAnswer: Buffer;
   readonly nsGlue: { family: 4 | 6; answer: Buffer; tail: Buffer; target: Buffer } | null;
   readonly #view: RegistryView;
-  readonly #services = new Map<string, ServiceRecords | null>();
+  /** Registered services seen by a query, by name and by the hash of their name's bytes. */
+  readonly #services = new Map<string, ServiceSlot>();
+  readonly #byHash = new Map<number, ServiceSlot>();
+  /** PTR answers by reverse name, over every service; built on the first reverse lookup after any change. */
+  #reverse: Map<string, Buffer[]> | null = null;
   readonly #mname: Buffer;
   readonly #rname: Buffer;
   #serial = Math.floor(Date.now() / 1000);
@@ -62,21 +99,71 @@ export class Zone {
     return this.#soaTail;
   }
 
-  /** The records of a service's healthy instances, or null when it has none (the name does not exist). */
+  /** The records of a service's answerable instances, or null when it has none (the name does not exist). */
   service(name: string): ServiceRecords | null {
-    const cached = this.#services.get(name);
-    if (cached !== undefined) return cached;
-    const instances = this.#view.instances(name);
-    // Only registered services are cached, so random query names cannot grow this map.
-    if (!instances) return null;
-    const healthy = instances.filter((instance) => instance.status === 'passing');
-    const records = buildServiceRecords(healthy, this.domain, this.ttl);
-    this.#services.set(name, records);
-    return records;
+    let slot = this.#services.get(name);
+    if (!slot) {
+      // Only registered services get a slot, so random query names cannot grow these maps.
+      if (!this.#view.answerable(name)) return null;
+      const bytes = Buffer.from(name, 'latin1');
+      slot = { name, bytes, hash: labelHash(bytes, 0, bytes.length), records: undefined, next: undefined };
+      this.#services.set(name, slot);
+      slot.next = this.#byHash.get(slot.hash);
+      this.#byHash.set(slot.hash, slot);
+    }
+    if (slot.records === undefined) {
+      const answerable = this.#view.answerable(name);
+      if (!answerable) {
+        this.#dropSlot(slot);
+        return null;
+      }
+      slot.records = buildServiceRecords(answerable, this.domain, this.ttl);
+    }
+    return slot.records;
+  }
+
+  /**
+   * `service()` for the name in `buf[start, end)`, matched without regard to ASCII case. A service
+   * seen before is found by hashing the bytes: no string is made on the query path.
+   */
+  serviceAt(buf: Buffer, start: number, end: number): ServiceRecords | null {
+    for (let slot = this.#byHash.get(labelHash(buf, start, end)); slot; slot = slot.next) {
+      if (sameLabel(slot.bytes, buf, start, end)) return slot.records !== undefined ? slot.records : this.service(slot.name);
+    }
+    return this.service(buf.toString('latin1', start, end).toLowerCase());
+  }
+
+  /**
+   * PTR answers for a reverse name given as a `nameKey` key (`4.3.2.1.in-addr.arpa`, lower-cased
+   * wire format), or undefined when no instance DNS answers with has that address.
+   */
+  reverse(key: string): readonly Buffer[] | undefined {
+    if (!this.#reverse) {
+      const answerable = [];
+      for (const service of this.#view.serviceNames()) {
+        for (const { instance } of this.#view.answerable(service) ?? []) answerable.push(instance);
+      }
+      this.#reverse = buildReverseRecords(answerable, this.domain, this.ttl);
+    }
+    return this.#reverse.get(key);
+  }
+
+  #dropSlot(slot: ServiceSlot): void {
+    this.#services.delete(slot.name);
+    let head = this.#byHash.get(slot.hash);
+    if (head === slot) {
+      if (slot.next) this.#byHash.set(slot.hash, slot.next);
+      else this.#byHash.delete(slot.hash);
+      return;
+    }
+    while (head && head.next !== slot) head = head.next;
+    if (head) head.next = slot.next;
   }
 
   #invalidate(service: string): void {
-    this.#services.delete(service);
+    const slot = this.#services.get(service);
+    if (slot) slot.records = undefined;
+    this.#reverse = null;
     this.#serial = (this.#serial + 1) >>> 0;
     this.#soaTail = this.#buildSoaTail();
   }
