@@ -1,7 +1,18 @@
 #!/usr/bin/env node
 // `signpost serve`: flags, each also settable as SIGNPOST_<NAME> in the environment.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULTS, parseDomain, parseHostPort, type SignpostConfig } from './config.ts';
+import {
+  DEFAULTS,
+  parseDomain,
+  parseDuration,
+  parseHostPort,
+  parseRecursor,
+  parseStore,
+  type HostPort,
+  type Recursors,
+  type SignpostConfig,
+  type StoreKind,
+} from './config.ts';
 import { startSignpost } from './server.ts';
 
 function integer(min: number, max: number) {
@@ -36,17 +47,41 @@ const serve = program
   .addOption(option('--dns <host:port>', 'DNS listener, UDP and TCP', 'SIGNPOST_DNS', hostPort('--dns'), DEFAULTS.dns))
   .addOption(option('--http <host:port>', 'HTTP API listener', 'SIGNPOST_HTTP', hostPort('--http'), DEFAULTS.http))
   .addOption(option('--domain <name>', 'zone to be authoritative for', 'SIGNPOST_DOMAIN', parseDomainArg, DEFAULTS.domain))
-  .addOption(option('--data-dir <dir>', 'where the durable store keeps its files', 'SIGNPOST_DATA_DIR', String, DEFAULTS.dataDir))
+  .addOption(option('--store <kind>', 'what keeps registrations: sqlite (durable, in --data-dir) or memory', 'SIGNPOST_STORE', parseStoreArg, DEFAULTS.store))
+  .addOption(option('--data-dir <dir>', 'where the sqlite store keeps its files', 'SIGNPOST_DATA_DIR', String, DEFAULTS.dataDir))
   .addOption(option('--dns-ttl <seconds>', 'TTL of answers and of negative caching', 'SIGNPOST_DNS_TTL', integer(0, 86400), DEFAULTS.dnsTtl))
   .addOption(
-    option('--grace-period <seconds>', 'how long an expired instance is kept (critical) before deletion', 'SIGNPOST_GRACE_PERIOD', integer(0, 86400 * 30), DEFAULTS.gracePeriod),
+    option('--grace-period <seconds>', 'how long an instance may stay critical before it is deleted (default of deregisterCriticalAfter)', 'SIGNPOST_GRACE_PERIOD', integer(0, 86400 * 30), DEFAULTS.gracePeriod),
+  )
+  .addOption(
+    new Option('--recursor <host[:port]>', 'upstream resolver for names outside the zone; repeatable, or comma-separated (default: the nameservers of /etc/resolv.conf)')
+      .env('SIGNPOST_RECURSOR')
+      .argParser(recursorList),
+  )
+  .addOption(new Option('--no-recursion', 'forward nothing: names outside the zone get REFUSED').env('SIGNPOST_NO_RECURSION'))
+  .addOption(option('--cache-max-ttl <seconds>', 'longest a forwarded answer is cached', 'SIGNPOST_CACHE_MAX_TTL', integer(0, 7 * 86400), DEFAULTS.cacheMaxTtl))
+  .addOption(option('--cache-size <entries>', 'forwarded answers kept in the cache; 0 = no cache', 'SIGNPOST_CACHE_SIZE', integer(0, 10_000_000), DEFAULTS.cacheSize))
+  .addOption(option('--forward-timeout <duration>', 'how long one try waits for an upstream (2s, 500ms)', 'SIGNPOST_FORWARD_TIMEOUT', duration('--forward-timeout'), DEFAULTS.forwardTimeout))
+  .addOption(
+    option('--forward-budget <duration>', 'how long a forwarded question may take in all before SERVFAIL', 'SIGNPOST_FORWARD_BUDGET', duration('--forward-budget'), DEFAULTS.forwardBudget),
+  )
+  .addOption(
+    option('--forward-rate-limit <per-second>', 'questions per second one client may send upstream; 0 = no limit', 'SIGNPOST_FORWARD_RATE_LIMIT', integer(0, 1_000_000), DEFAULTS.forwardRateLimit),
+  )
+  .addOption(new Option('--only-passing', 'serve only passing instances in DNS (default: passing and warning)').env('SIGNPOST_ONLY_PASSING'))
+  .addOption(
+    option('--check-concurrency <n>', 'most active health checks in flight at once', 'SIGNPOST_CHECK_CONCURRENCY', integer(1, 100_000), DEFAULTS.checkConcurrency),
+  )
+  .addOption(option('--max-watches <n>', 'most open watches (blocking queries and event streams)', 'SIGNPOST_MAX_WATCHES', integer(0, 1_000_000), DEFAULTS.maxWatches))
+  .addOption(
+    option('--watch-history <events>', 'events an event stream can replay to a reconnecting client', 'SIGNPOST_WATCH_HISTORY', integer(1, 10_000_000), DEFAULTS.watchHistory),
   )
   .addOption(
     new Option('--log-level <level>', 'log level').env('SIGNPOST_LOG_LEVEL').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default(DEFAULTS.logLevel),
   )
-  .action(async (flags: SignpostConfig) => {
+  .action(async (flags: SignpostConfig & RecursionFlags) => {
     try {
-      const signpost = await startSignpost(flags);
+      const signpost = await startSignpost({ ...flags, recursors: recursorsOf(flags) });
       const stop = () => {
         void signpost.close().then(() => process.exit(0));
       };
@@ -61,9 +96,49 @@ const serve = program
 // `signpost --help` shows the flags of `serve` too: it is the command almost everyone runs.
 program.addHelpText('after', () => `\nsignpost serve (the default command):\n${serve.helpInformation()}`);
 
+function duration(flag: string) {
+  return (value: string): number => {
+    try {
+      return parseDuration(value, flag);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+function recursorList(value: string, previous: HostPort[] | undefined): HostPort[] {
+  try {
+    return [...(previous ?? []), ...value.split(',').filter((part) => part.trim()).map(parseRecursor)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+/** What commander makes of `--recursor` (repeatable) and `--no-recursion`. */
+interface RecursionFlags {
+  recursor?: HostPort[];
+  recursion: boolean;
+}
+
+function recursorsOf({ recursor, recursion }: RecursionFlags): Recursors {
+  if (!recursion) {
+    if (recursor) serve.error('error: --recursor and --no-recursion contradict each other');
+    return 'off';
+  }
+  return recursor ?? DEFAULTS.recursors;
+}
+
 function parseDomainArg(value: string): string {
   try {
     return parseDomain(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function parseStoreArg(value: string): StoreKind {
+  try {
+    return parseStore(value);
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }

@@ -1,5 +1,6 @@
 // Every default and limit of Signpost lives here, once. The CLI, the HTTP schemas,
 // the registry and the README's flag table all read these values.
+import { isIP } from 'node:net';
 
 export interface SignpostConfig {
   /** DNS listener, UDP and TCP on the same address. Port 0 picks a free port. */
@@ -8,7 +9,9 @@ export interface SignpostConfig {
   http: HostPort;
   /** The zone Signpost is authoritative for, without the trailing dot, lower case. */
   domain: string;
-  /** Where the durable store keeps its files. */
+  /** What keeps registrations across restarts; see `parseStore`. */
+  store: StoreKind;
+  /** Where the `sqlite` store keeps its files. */
   dataDir: string;
   /** TTL of every positive answer and of negative caching (the SOA minimum), in seconds. */
   dnsTtl: number;
@@ -16,7 +19,37 @@ export interface SignpostConfig {
   gracePeriod: number;
   /** pino log level. */
   logLevel: string;
+  /** DNS serves only `passing` instances (otherwise `warning` ones too). */
+  onlyPassing: boolean;
+  /** Most active checks running at once. */
+  checkConcurrency: number;
+  /** Most open watches (blocking queries and event streams) at once. */
+  maxWatches: number;
+  /** How many past events an event stream can replay to a client that reconnects. */
+  watchHistory: number;
+  /** Where questions outside the zone go (forwarding); see `Recursors`. */
+  recursors: Recursors;
+  /** Longest a forwarded answer is cached, seconds: upstream TTLs above it are lowered to it. */
+  cacheMaxTtl: number;
+  /** Most forwarded answers cached; 0 turns the cache off (identical questions in flight are still coalesced). */
+  cacheSize: number;
+  /** How long one try waits for one upstream, ms. */
+  forwardTimeout: number;
+  /** How long a forwarded question may take over all its tries, ms; then the client gets SERVFAIL. */
+  forwardBudget: number;
+  /** Questions per second one client may send upstream (cache misses), in bursts of as many; past it, REFUSED. 0 = no limit. */
+  forwardRateLimit: number;
 }
+
+/**
+ * `off`: questions outside the zone are REFUSED. `resolv.conf`: they go to the nameservers of
+ * /etc/resolv.conf as read at start-up, less Signpost itself. A list: to these upstreams only.
+ */
+export type Recursors = 'off' | 'resolv.conf' | HostPort[];
+
+/** `sqlite`: durable, in `dataDir`. `memory`: forgotten on exit. (A clustered store will add its URL form.) */
+export type StoreKind = 'sqlite' | 'memory';
+const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'memory'];
 
 export interface HostPort {
   host: string;
@@ -27,10 +60,30 @@ export const DEFAULTS = {
   dns: '127.0.0.1:8600',
   http: '127.0.0.1:8500',
   domain: 'local',
+  /** What `signpost serve` keeps registrations in. */
+  store: 'sqlite',
+  /**
+   * What `startSignpost()` keeps them in when not told: code that embeds Signpost (tests included)
+   * opts in to files on disk rather than finding a ./data it did not ask for.
+   */
+  libraryStore: 'memory',
   dataDir: './data',
   dnsTtl: 5,
   gracePeriod: 60,
   logLevel: 'info',
+  onlyPassing: false,
+  checkConcurrency: 64,
+  maxWatches: 4096,
+  watchHistory: 10_000,
+  /** What `signpost serve` forwards to without --recursor or --no-recursion. */
+  recursors: 'resolv.conf',
+  /** What `startSignpost()` forwards to when not told: embedding code (tests included) opts in to network traffic. */
+  libraryRecursors: 'off',
+  cacheMaxTtl: 3600,
+  cacheSize: 10_000,
+  forwardTimeout: '2s',
+  forwardBudget: '4s',
+  forwardRateLimit: 200,
 } as const;
 
 /** Ranges and sizes enforced on registrations (HTTP schemas and registry alike). */
@@ -46,6 +99,16 @@ export const LIMITS = {
   metaEntryBytes: 255,
   /** HTTP request bodies above this get 413. */
   httpBodyBytes: 64 * 1024,
+  deregisterCriticalAfter: { min: 1, max: 30 * 86400 },
+  check: {
+    interval: { min: 0.1, max: 86400, default: 10 },
+    timeout: { min: 0.1, max: 300, default: 2 },
+    threshold: { min: 1, max: 100, default: 1 },
+  },
+  maintenanceReasonLength: 256,
+  noteLength: 1024,
+  /** Longest a blocking query may wait, seconds; `wait` defaults to `default`. */
+  blockingWait: { max: 600, default: 30 },
 } as const;
 
 /** DNS transport sizes (RFC 1035, RFC 6891, and the 2020 DNS flag day's 1232-byte EDNS buffer). */
@@ -59,6 +122,20 @@ export const DNS_LIMITS = {
   /** A message that started arriving must be complete within this, or the connection is closed (slowloris). */
   tcpMessageDeadlineMs: 5_000,
   tcpMaxConnections: 1024,
+} as const;
+
+/** Bounds of the forwarder (src/dns/forward/) that are not flags. */
+export const FORWARD_LIMITS = {
+  /** Tries per upstream per question, each up to --forward-timeout, all within --forward-budget. */
+  triesPerUpstream: 2,
+  /** Distinct questions waiting on upstreams at once (each holds a socket); more get SERVFAIL. */
+  maxInFlight: 1024,
+  /** Bytes of answers the cache holds at most; with --cache-size, whichever fills first evicts. */
+  cacheBytes: 64 * 1024 * 1024,
+  /** Clients whose rate-limit buckets are kept; the least recently seen is forgotten first. */
+  rateLimitClients: 10_000,
+  /** The port of `nameserver` lines in resolv.conf, and of a --recursor without one. */
+  defaultPort: 53,
 } as const;
 
 /** A DNS label: what service names, instance ids and tags must be. Matched case-insensitively, stored lower case. */
@@ -76,6 +153,35 @@ export function parseHostPort(value: string, flag: string): HostPort {
   const port = Number(match[3]);
   if (port > 65535) throw new Error(`${flag}: port ${port} is out of range 0-65535`);
   return { host: match[1] ?? match[2], port };
+}
+
+/** Parses a --recursor: an IP literal, with an optional port (`10.0.0.2`, `10.0.0.2:5353`, `::1`, `[::1]:5353`). */
+export function parseRecursor(value: string): HostPort {
+  const text = value.trim();
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+  const v4 = /^([\d.]+)(?::(\d{1,5}))?$/.exec(text);
+  const match = bracketed ?? v4 ?? (text.includes(':') ? [text, text, undefined] : null);
+  const host = match?.[1];
+  if (!host || !isIP(host.replace(/%.*$/, ''))) {
+    throw new Error(`--recursor: expected an IP address with an optional port (10.0.0.2, 10.0.0.2:5353, [::1]:5353), got "${value}"`);
+  }
+  const port = match[2] === undefined ? FORWARD_LIMITS.defaultPort : Number(match[2]);
+  if (port < 1 || port > 65535) throw new Error(`--recursor: port ${port} is out of range 1-65535`);
+  return { host, port };
+}
+
+/** Parses a duration into milliseconds: `2s`, `1.5s`, `500ms`; a bare number is seconds. */
+export function parseDuration(value: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value.trim());
+  const ms = match ? Math.round(Number(match[1]) * (match[2] === 'ms' ? 1 : 1000)) : NaN;
+  if (!(ms >= 1 && ms <= 600_000)) throw new Error(`${flag}: expected a duration from 1ms to 600s such as 2s or 500ms, got "${value}"`);
+  return ms;
+}
+
+export function parseStore(value: string): StoreKind {
+  const kind = STORE_KINDS.find((known) => known === value.trim().toLowerCase());
+  if (!kind) throw new Error(`--store: expected one of ${STORE_KINDS.join(', ')}, got "${value}"`);
+  return kind;
 }
 
 export function formatHostPort({ host, port }: HostPort): string {
@@ -96,9 +202,20 @@ export function resolveConfig(partial: Partial<SignpostConfig> = {}): SignpostCo
     dns: partial.dns ?? parseHostPort(DEFAULTS.dns, '--dns'),
     http: partial.http ?? parseHostPort(DEFAULTS.http, '--http'),
     domain: parseDomain(partial.domain ?? DEFAULTS.domain),
+    store: partial.store ?? DEFAULTS.libraryStore,
     dataDir: partial.dataDir ?? DEFAULTS.dataDir,
     dnsTtl: partial.dnsTtl ?? DEFAULTS.dnsTtl,
     gracePeriod: partial.gracePeriod ?? DEFAULTS.gracePeriod,
     logLevel: partial.logLevel ?? DEFAULTS.logLevel,
+    onlyPassing: partial.onlyPassing ?? DEFAULTS.onlyPassing,
+    checkConcurrency: partial.checkConcurrency ?? DEFAULTS.checkConcurrency,
+    maxWatches: partial.maxWatches ?? DEFAULTS.maxWatches,
+    watchHistory: partial.watchHistory ?? DEFAULTS.watchHistory,
+    recursors: partial.recursors ?? DEFAULTS.libraryRecursors,
+    cacheMaxTtl: partial.cacheMaxTtl ?? DEFAULTS.cacheMaxTtl,
+    cacheSize: partial.cacheSize ?? DEFAULTS.cacheSize,
+    forwardTimeout: partial.forwardTimeout ?? parseDuration(DEFAULTS.forwardTimeout, '--forward-timeout'),
+    forwardBudget: partial.forwardBudget ?? parseDuration(DEFAULTS.forwardBudget, '--forward-budget'),
+    forwardRateLimit: partial.forwardRateLimit ?? DEFAULTS.forwardRateLimit,
   };
 }

@@ -1,13 +1,17 @@
 // Wires one Signpost: store → registry → (DNS zone view + DNS listeners) and (HTTP API).
 import pino, { type Logger } from 'pino';
 import { formatHostPort, resolveConfig, type HostPort, type SignpostConfig } from './config.ts';
+import { createForwarder } from './dns/forward/forwarder.ts';
 import { startDnsServer, type DnsServer } from './dns/server.ts';
 import { Zone } from './dns/zone.ts';
+import { HealthChecker } from './health/checks.ts';
 import { buildHttpApp } from './http/app.ts';
+import { instanceJson } from './http/routes/instances.ts';
 import { Registry } from './registry/registry.ts';
 import type { RegistryEvent } from './registry/types.ts';
-import { MemoryStore } from './store/memory.ts';
+import { openStore } from './store/open.ts';
 import type { Store } from './store/store.ts';
+import { WatchHub } from './watch/hub.ts';
 
 export interface Signpost {
   config: SignpostConfig;
@@ -26,20 +30,41 @@ export interface StartOptions {
 export async function startSignpost(partial: Partial<SignpostConfig> = {}, options: StartOptions = {}): Promise<Signpost> {
   const config = resolveConfig(partial);
   const log = options.logger ?? pino({ level: config.logLevel });
-  const store = options.store ?? new MemoryStore();
-  const registry = new Registry(store, { gracePeriod: config.gracePeriod });
+  const store = options.store ?? (await openStore(config));
+  const registry = new Registry(store, { gracePeriod: config.gracePeriod, onlyPassing: config.onlyPassing });
+  let restored: number;
+  try {
+    restored = await registry.start();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  // Subscribed after start(): restored instances are counted in the ready line, not logged one by one.
   registry.onEvent((event) => logEvent(log, event));
-  const restored = await registry.start();
+  registry.onProtection((service, tripped, healthyShare) => {
+    const { protectionThreshold } = registry.settings(service);
+    if (tripped) log.warn({ service, healthyShare, protectionThreshold }, 'protection threshold tripped: serving every instance not in maintenance');
+    else log.info({ service, healthyShare, protectionThreshold }, 'protection threshold cleared');
+  });
+  const checker = new HealthChecker(registry, { concurrency: config.checkConcurrency, log });
+  const watches = new WatchHub(registry, {
+    maxWatches: config.maxWatches,
+    historySize: config.watchHistory,
+    serialise: (event) => serialiseEvent(event, registry),
+  });
 
   const zone = new Zone(registry, { domain: config.domain, ttl: config.dnsTtl, nameServerAddress: config.dns.host });
+  const forwarder = createForwarder(config, log);
   let dnsServer: DnsServer | undefined;
-  const app = buildHttpApp({ registry, logger: log, isDnsUp: () => dnsServer !== undefined });
+  const app = buildHttpApp({ registry, watches, logger: log, isDnsUp: () => dnsServer !== undefined });
   try {
-    dnsServer = await startDnsServer(config.dns, zone, log);
+    dnsServer = await startDnsServer(config.dns, zone, forwarder, log);
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (error) {
     await dnsServer?.close();
     await app.close();
+    checker.close();
+    watches.close();
     await registry.close();
     await store.close();
     throw error;
@@ -47,7 +72,13 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   const httpAddress = app.server.address();
   const http = { host: config.http.host, port: typeof httpAddress === 'object' && httpAddress ? httpAddress.port : config.http.port };
   log.info(
-    { dns: formatHostPort(dnsServer.address), http: formatHostPort(http), domain: config.domain, restored },
+    {
+      dns: formatHostPort(dnsServer.address),
+      http: formatHostPort(http),
+      domain: config.domain,
+      restored,
+      upstreams: forwarder ? forwarder.upstreams.map(formatHostPort) : 'off',
+    },
     'signpost ready',
   );
 
@@ -62,6 +93,8 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
         const dns = dnsServer;
         dnsServer = undefined;
         await Promise.all([dns?.close(), app.close()]);
+        checker.close();
+        watches.close();
         await registry.close();
         await store.close();
         log.info('signpost stopped');
@@ -70,8 +103,27 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
 }
 
 function logEvent(log: Logger, event: RegistryEvent): void {
+  if (event.type === 'settings') {
+    log.info({ service: event.service, ...event.settings }, 'settings changed');
+    return;
+  }
   const { service, id, address, port } = event.instance;
   if (event.type === 'register') log.info({ service, id, address, port, replaced: event.replaced }, 'registered');
   else if (event.type === 'deregister') log.info({ service, id, reason: event.reason }, 'deregistered');
   else log.info({ service, id, status: event.instance.status, previous: event.previous }, 'health changed');
+}
+
+/** The JSON body of a watch event: what happened, and the instance (or settings) as it was then. */
+function serialiseEvent(event: RegistryEvent, registry: Registry) {
+  if (event.type === 'settings') return { type: event.type, index: event.index, service: event.service, settings: event.settings };
+  const { service, id } = event.instance;
+  return {
+    type: event.type,
+    index: event.index,
+    service,
+    id,
+    ...(event.type === 'deregister' ? { reason: event.reason } : {}),
+    ...(event.type === 'health' ? { previous: event.previous } : {}),
+    instance: instanceJson(event.instance, registry),
+  };
 }

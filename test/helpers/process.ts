@@ -29,6 +29,8 @@ export async function spawnSignpost(
   const child = spawn(file, [...prefix, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so stop() reaches every process under it (npm → sh → node).
+    detached: true,
   });
   const output: string[] = [];
   const exited = once(child, 'exit');
@@ -53,7 +55,7 @@ export async function spawnSignpost(
     output,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
+      process.kill(-child.pid!, signal);
       const [code] = await exited;
       return code as number | null;
     },
