@@ -13,18 +13,32 @@
 // listeners and --recursor. Nothing leaves 127.0.0.1.
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import {
+  HOST,
+  NODE,
+  dnsperf,
+  dnsperfVersion,
+  dnsperfWithCpu,
+  launchSignpost,
+  markdownTable,
+  medianRun,
+  positiveInteger,
+  rcodeList,
+  stop,
+  stopAllAndRemove,
+  stopOnInterrupt,
+  textTable,
+  track,
+  writeSection,
+  type DnsperfRun,
+} from './lib.ts';
 
 const execFileAsync = promisify(execFile);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
-const HOST = '127.0.0.1';
 const SECTION_HEADING = '## Forwarding and cache (issue 5)';
 
 const SECONDS = positiveInteger('BENCH_SECONDS', 10);
@@ -46,22 +60,15 @@ const BURST_SOCKETS = 8;
 /** The counting upstream's answer delay: a resolver a few network hops away. */
 const UPSTREAM_DELAYS_MS = [0, 20];
 
+/** How long dnsmasq gets to answer its first query. */
 const START_TIMEOUT_MS = 15_000;
-const DNSPERF_GRACE_MS = 30_000;
 const REPLY_TIMEOUT_MS = 5_000;
 
-const children = new Set<ChildProcess>();
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'signpost-bench-forward-'));
 
-interface Run {
+interface Run extends DnsperfRun {
   round: number;
   load: 'zone' | 'forwarded (cached)';
-  qps: number;
-  completed: number;
-  lost: number;
-  rcodes: Record<string, number>;
-  latencyMs: number;
-  cpuUsPerQuery: number;
 }
 
 interface Burst {
@@ -85,23 +92,20 @@ async function main(): Promise<void> {
     await warmCache(signpost.dnsPort);
     const upstreamBefore = dnsmasq.queries();
 
+    const perf = { clients: CLIENTS, outstanding: OUTSTANDING };
     const loads = [
       { load: 'zone', file: zoneFile },
       { load: 'forwarded (cached)', file: forwardedFile },
     ] as const;
     for (const { load, file } of loads) {
       console.log(`warming up: ${load} (${WARMUP_SECONDS} s)...`);
-      await dnsperf(signpost.dnsPort, file, WARMUP_SECONDS);
+      await dnsperf(signpost.dnsPort, file, WARMUP_SECONDS, perf);
     }
-    const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
     const runs: Run[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const { load, file } of loads) {
         console.log(`round ${round}/${ROUNDS}: ${load} (${SECONDS} s)...`);
-        const before = cpuTicks(signpost.pid);
-        const result = await dnsperf(signpost.dnsPort, file, SECONDS);
-        const cpuSeconds = (cpuTicks(signpost.pid) - before) / clockTicks;
-        runs.push({ round, load, ...result, cpuUsPerQuery: (cpuSeconds * 1e6) / result.completed });
+        runs.push({ round, load, ...(await dnsperfWithCpu(signpost.pid, signpost.dnsPort, file, SECONDS, perf)) });
       }
     }
     const upstreamDuringRuns = dnsmasq.queries() - upstreamBefore;
@@ -112,11 +116,11 @@ async function main(): Promise<void> {
     const report = summarise(runs, upstreamDuringRuns, bursts);
     console.log('\n' + report.console);
     if (WRITE) {
-      writeSection(report.markdown);
+      writeSection(SECTION_HEADING, report.markdown);
       console.log(`\nwrote "${SECTION_HEADING}" in BENCHMARKS.md`);
     }
   } finally {
-    await cleanUp();
+    await stopAllAndRemove(workDir);
   }
 }
 
@@ -151,35 +155,6 @@ function upstreamAddress(i: number): string {
   return `198.18.${i >> 8}.${i & 0xff}`;
 }
 
-/** One dnsperf run over UDP; its statistics block, parsed. */
-async function dnsperf(port: number, file: string, seconds: number): Promise<Omit<Run, 'round' | 'load' | 'cpuUsPerQuery'>> {
-  const args = ['-s', HOST, '-p', String(port), '-d', file, '-c', String(CLIENTS), '-q', String(OUTSTANDING), '-l', String(seconds)];
-  const child = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + DNSPERF_GRACE_MS);
-  const [code] = await once(child, 'close');
-  clearTimeout(timer);
-  children.delete(child);
-  if (code !== 0) throw new Error(`dnsperf ${args.join(' ')} exited with ${code}:\n${output}`);
-  const field = (pattern: RegExp) => {
-    const match = pattern.exec(output);
-    if (!match) throw new Error(`dnsperf output does not match ${pattern}:\n${output}`);
-    return Number(match[1]);
-  };
-  const rcodes: Record<string, number> = {};
-  for (const [, rcode, count] of (/Response codes:\s+(.*)/.exec(output)?.[1] ?? '').matchAll(/(\w+) (\d+)/g)) rcodes[rcode] = Number(count);
-  return {
-    qps: field(/Queries per second:\s+([\d.]+)/),
-    completed: field(/Queries completed:\s+(\d+)/),
-    lost: field(/Queries lost:\s+(\d+)/),
-    rcodes,
-    latencyMs: field(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
-  };
-}
-
 // ---- coalescing ---------------------------------------------------------------------------------
 
 /**
@@ -207,7 +182,7 @@ async function measureCoalescing(delayMs: number): Promise<Burst[]> {
       console.log(`coalescing, upstream delay ${delayMs} ms: ${BURST_SIZE} × ${name} → ${answered} answered, ${counts.get(name) ?? 0} upstream queries`);
     }
   } finally {
-    await stopChild(signpost.child);
+    await stop(signpost.child);
     upstream.close();
   }
   return results;
@@ -273,10 +248,11 @@ async function startDnsmasq(): Promise<{ port: number; queries: () => number }> 
   writeFileSync(config, [...records, 'local=/example.test/', `local-ttl=${UPSTREAM_TTL}`, 'log-queries', 'log-facility=-', 'no-resolv', 'no-hosts'].join('\n') + '\n');
   for (let attempt = 1; ; attempt++) {
     const port = await freeUdpPort();
-    const child = spawn('/usr/sbin/dnsmasq', ['--no-daemon', `--port=${port}`, `--listen-address=${HOST}`, '--bind-interfaces', `--conf-file=${config}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.add(child);
+    const child = track(
+      spawn('/usr/sbin/dnsmasq', ['--no-daemon', `--port=${port}`, `--listen-address=${HOST}`, '--bind-interfaces', `--conf-file=${config}`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
+    );
     let queries = 0;
     let log = '';
     createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -284,7 +260,7 @@ async function startDnsmasq(): Promise<{ port: number; queries: () => number }> 
       else if (log.length < 10_000) log += line + '\n';
     });
     if (await answers(port, child)) return { port, queries: () => queries };
-    await stopChild(child);
+    await stop(child);
     if (attempt === 5) throw new Error(`dnsmasq did not start:\n${log}`);
   }
 }
@@ -299,56 +275,9 @@ async function answers(port: number, child: ChildProcess): Promise<boolean> {
   return false;
 }
 
-interface SignpostProcess {
-  child: ChildProcess;
-  pid: number;
-  dnsPort: number;
-  httpPort: number;
-}
-
 /** Signpost on ephemeral loopback ports, forwarding to 127.0.0.1:`upstreamPort`; resolves on its ready line. */
-async function startSignpost(upstreamPort: number): Promise<SignpostProcess> {
-  const args = [
-    path.join(ROOT, 'src/cli.ts'),
-    'serve',
-    '--store',
-    'memory',
-    '--dns',
-    `${HOST}:0`,
-    '--http',
-    `${HOST}:0`,
-    '--recursor',
-    `${HOST}:${upstreamPort}`,
-  ];
-  const child = spawn(NODE, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const recent: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => recent.push(line));
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(`Signpost ${why}; its output:\n${recent.slice(-20).join('\n')}`));
-    const timer = setTimeout(() => fail('was not ready in time'), START_TIMEOUT_MS);
-    child.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before it was ready`));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      recent.push(line);
-      if (recent.length > 20) recent.shift();
-      try {
-        const record = JSON.parse(line) as Record<string, unknown>;
-        if (record.msg === 'signpost ready') {
-          clearTimeout(timer);
-          resolve(record);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-  });
-  return { child, pid: child.pid!, dnsPort: portOf(ready.dns), httpPort: portOf(ready.http) };
-}
-
-function portOf(hostPort: unknown): number {
-  const match = /:(\d+)$/.exec(String(hostPort));
-  if (!match) throw new Error(`expected HOST:PORT in the ready line, got ${JSON.stringify(hostPort)}`);
-  return Number(match[1]);
+function startSignpost(upstreamPort: number) {
+  return launchSignpost('Signpost', ['--store', 'memory', '--recursor', `${HOST}:${upstreamPort}`]);
 }
 
 async function freeUdpPort(): Promise<number> {
@@ -359,51 +288,15 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[14 - 3]) + Number(fields[15 - 3]);
-}
-
-/** SIGTERM by PID, SIGKILL if still running 5 s later. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(child);
-}
-
-async function cleanUp(): Promise<void> {
-  await Promise.all([...children].map(stopChild));
-  rmSync(workDir, { recursive: true, force: true });
-}
-
 // ---- report -------------------------------------------------------------------------------------
 
 function summarise(runs: Run[], upstreamDuringRuns: number, bursts: Burst[]): { console: string; markdown: string } {
-  const medians = (load: Run['load']) => {
-    const list = runs.filter((run) => run.load === load);
-    return {
-      qps: median(list.map((run) => run.qps)),
-      lost: median(list.map((run) => run.lost)),
-      latencyMs: median(list.map((run) => run.latencyMs)),
-      cpuUsPerQuery: median(list.map((run) => run.cpuUsPerQuery)),
-    };
-  };
+  const medians = (load: Run['load']) => medianRun(runs.filter((run) => run.load === load));
   const zone = medians('zone');
   const forwarded = medians('forwarded (cached)');
   const ratio = forwarded.qps / zone.qps;
-  const fmtRcodes = (rcodes: Record<string, number>) =>
-    Object.entries(rcodes)
-      .map(([rcode, count]) => `${rcode} ${count}`)
-      .join(', ');
   const runHeader = ['round', 'load', 'qps', 'completed', 'lost', 'rcodes', 'avg latency ms', 'CPU µs/query'];
-  const runRows = runs.map((run) => [String(run.round), run.load, run.qps.toFixed(0), String(run.completed), String(run.lost), fmtRcodes(run.rcodes), run.latencyMs.toFixed(2), run.cpuUsPerQuery.toFixed(2)]);
+  const runRows = runs.map((run) => [String(run.round), run.load, run.qps.toFixed(0), String(run.completed), String(run.lost), rcodeList(run.rcodes), run.latencyMs.toFixed(2), run.cpuUsPerQuery.toFixed(2)]);
   const medianHeader = ['load', 'qps', 'lost', 'avg latency ms', 'CPU µs/query'];
   const medianRows = (
     [
@@ -426,8 +319,6 @@ function summarise(runs: Run[], upstreamDuringRuns: number, bursts: Burst[]): { 
   ];
   const consoleText = ['runs:', textTable(runHeader, runRows), '', 'medians:', textTable(medianHeader, medianRows), '', 'coalescing:', textTable(burstHeader, burstRows), '', ...summary].join('\n');
 
-  const help = spawnSync('dnsperf', ['-h'], { encoding: 'utf8' });
-  const dnsperfVersion = /Version (\S+)/.exec(help.stdout + help.stderr)?.[1] ?? 'unknown';
   const dnsmasqVersion = /version (\S+)/.exec(spawnSync('/usr/sbin/dnsmasq', ['--version'], { encoding: 'utf8' }).stdout)?.[1] ?? 'unknown';
   const command = 'npm run bench:forward' + (SECONDS !== 10 || ROUNDS !== 3 ? ` (BENCH_SECONDS=${SECONDS} BENCH_ROUNDS=${ROUNDS})` : '');
   const markdown = [
@@ -436,7 +327,7 @@ function summarise(runs: Run[], upstreamDuringRuns: number, bursts: Burst[]): { 
     `Command: \`${command}\` (\`npm run bench:forward -- --write\` rewrites this section with the numbers it printed).`,
     `Date: ${new Date().toISOString().slice(0, 10)}.`,
     `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Linux ${os.release()}, Node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}, ` +
-      `dnsperf ${dnsperfVersion}, dnsmasq ${dnsmasqVersion} as the upstream. dnsperf, dnsmasq and Signpost share these cores.`,
+      `dnsperf ${dnsperfVersion()}, dnsmasq ${dnsmasqVersion} as the upstream. dnsperf, dnsmasq and Signpost share these cores.`,
     '',
     `Load: one Signpost (default flags, \`--recursor\` = dnsmasq on 127.0.0.1), \`dnsperf -c ${CLIENTS} -q ${OUTSTANDING} -l ${SECONDS}\` over UDP, ` +
       `${ROUNDS} rounds alternating the two query files after a ${WARMUP_SECONDS} s warm-up of each: \`svcN.service.local A\` for ${NAMES} ` +
@@ -465,50 +356,6 @@ function summarise(runs: Run[], upstreamDuringRuns: number, bursts: Burst[]): { 
   return { console: consoleText, markdown };
 }
 
-/** Replaces this benchmark's section of BENCHMARKS.md (up to the next `## ` heading), or appends it. */
-function writeSection(section: string): void {
-  const file = path.join(ROOT, 'BENCHMARKS.md');
-  const lines = existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n') : ['# Benchmarks'];
-  const start = lines.indexOf(SECTION_HEADING);
-  let end = lines.length;
-  if (start >= 0) {
-    const next = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-    if (next >= 0) end = next;
-  }
-  const body = section.trimEnd().split('\n');
-  if (start >= 0) lines.splice(start, end - start, ...body, ...(end < lines.length ? [''] : []));
-  else lines.push('', ...body);
-  writeFileSync(file, lines.join('\n') + '\n');
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function textTable(header: string[], rows: string[][]): string {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i].length)));
-  const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
-
-function markdownTable(header: string[], rows: string[][]): string {
-  const line = (row: string[]) => `| ${row.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
-
-function positiveInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number of at least 1, got "${raw}"`);
-  return value;
-}
-
-process.once('SIGINT', () => {
-  console.error('\ninterrupted: stopping the servers');
-  void cleanUp().finally(() => process.exit(130));
-});
+stopOnInterrupt(() => stopAllAndRemove(workDir));
 
 await main();

@@ -14,16 +14,28 @@
 //
 // Run: npm run bench:http [-- --duration SECONDS --rounds N]
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { DATABASE_FILE, SqliteStore } from '../src/store/sqlite.ts';
+import {
+  CLOCK_TICKS_PER_SECOND,
+  HOST,
+  ROOT,
+  cpuTicks,
+  launch,
+  launchSignpost,
+  median,
+  percentile,
+  portOf,
+  stop,
+  stopAllAndRemove,
+  stopOnInterrupt,
+  type Launched,
+} from './lib.ts';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string', default: '3' } } });
 const DURATION = Number(values.duration);
@@ -37,56 +49,25 @@ const STARTUP_SERVICES = 10_000;
 const STARTUP_RUNS = 3;
 const LOST_AFTER_MS = 1000;
 const PROBE_INTERVAL_MS = 5;
-/** Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'signpost-bench-http-'));
 
-/** Every child started, stopped at the end whatever happened. */
-const children: ChildProcess[] = [];
-
-interface Launched {
-  child: ChildProcess;
+/** A server under load: its process, its HTTP base URL and (Signpost's) DNS port. */
+interface Target {
+  pid: number;
   url: string;
-  dnsPort: number;
-  readyMs: number;
-  ready: Record<string, unknown>;
+  dnsPort?: number;
 }
 
-/** Starts `node ARGS`, resolves at its JSON line with `msg === readyMessage`; its output is drained. */
-async function launch(args: string[], readyMessage: string): Promise<Launched> {
-  const startedAt = performance.now();
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout! });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code} before it was ready`)));
-    lines.on('line', (line) => {
-      if (!line.includes(`"${readyMessage}"`)) return;
-      const readyMs = performance.now() - startedAt;
-      const ready = JSON.parse(line) as { http: string; dns?: string };
-      const port = (address: string | undefined) => Number(address?.slice(address.lastIndexOf(':') + 1));
-      resolve({ child, url: `http://${ready.http}`, dnsPort: port(ready.dns), readyMs, ready });
-    });
-  });
-}
+const startSignpost = (dataDir: string) => launchSignpost('Signpost', ['--data-dir', dataDir]);
 
-const startSignpost = (dataDir: string) =>
-  launch(['src/cli.ts', 'serve', '--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data-dir', dataDir], 'signpost ready');
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
+async function startBare(): Promise<Launched & Target> {
+  const bare = await launch('bare fastify', [join(ROOT, 'bench/http-bare.ts')], 'bare ready');
+  return { ...bare, url: `http://${HOST}:${portOf(bare.ready.http)}` };
 }
 
 /** CPU seconds (user + system, every thread) the process has used so far. */
-function cpuSeconds(pid: number): number {
-  // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the line.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-}
+const cpuSeconds = (pid: number) => cpuTicks(pid) / CLOCK_TICKS_PER_SECOND;
 
 const instancePath = (i: number) => `/v1/services/svc-${i % SERVICES}/instances/i-${i}`;
 
@@ -138,10 +119,10 @@ interface Measured {
   p99: number;
 }
 
-async function run(load: Load, target: Launched, options: { duration?: number; amount?: number }): Promise<Measured> {
-  const cpuBefore = cpuSeconds(target.child.pid!);
+async function run(load: Load, target: Target, options: { duration?: number; amount?: number }): Promise<Measured> {
+  const cpuBefore = cpuSeconds(target.pid);
   const result = await autocannon({ ...load(target.url), connections: CONNECTIONS, ...options });
-  const cpu = cpuSeconds(target.child.pid!) - cpuBefore;
+  const cpu = cpuSeconds(target.pid) - cpuBefore;
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(`${target.url}: ${result.errors} errors, ${result.non2xx} non-2xx answers: ${JSON.stringify(result.statusCodeStats)}`);
   }
@@ -150,9 +131,9 @@ async function run(load: Load, target: Launched, options: { duration?: number; a
 }
 
 /** Measures `load` for DURATION seconds after a WARMUP, with DNS latencies sampled meanwhile into `dns`. */
-async function measure(load: Load, target: Launched, dns?: number[]): Promise<Measured> {
+async function measure(load: Load, target: Target, dns?: number[]): Promise<Measured> {
   await run(load, target, { duration: WARMUP });
-  const prober = dns ? probeDns(target.dnsPort, dns) : undefined;
+  const prober = dns ? probeDns(target.dnsPort!, dns) : undefined;
   const measured = await run(load, target, { duration: DURATION });
   await prober?.stop();
   return measured;
@@ -183,7 +164,7 @@ function probeDns(port: number, latencies: number[]): { stop(): Promise<void> } 
       query.writeUInt16BE(id, 0);
       const sentAt = performance.now();
       const reply = answered(id);
-      socket.send(query, port, '127.0.0.1');
+      socket.send(query, port, HOST);
       // A lost query counts as the longest wait: it shows in the maximum.
       latencies.push((await reply) ? performance.now() - sentAt : LOST_AFTER_MS);
       await sleep(Math.max(0, PROBE_INTERVAL_MS - (performance.now() - sentAt)));
@@ -211,17 +192,17 @@ async function populate(dataDir: string): Promise<void> {
   await store.close();
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
-const percentile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
 const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const dnsCell = (ms: number[]) =>
-  `${fixed(percentile(ms, 0.5), 2)} / ${fixed(percentile(ms, 0.99), 2)} / ${fixed(Math.max(...ms), 1)} (${fixed(ms.length)} queries)`;
+  `${fixed(percentile(ms, 50), 2)} / ${fixed(percentile(ms, 99), 2)} / ${fixed(Math.max(...ms), 1)} (${fixed(ms.length)} queries)`;
 const loads = () => loadavg().map((load) => load.toFixed(2)).join(' ');
+
+stopOnInterrupt(() => stopAllAndRemove(scratch));
 
 try {
   console.log(`# ${cpus().length} × ${cpus()[0].model}, Linux ${release()}, Node ${process.version}`);
   console.log(`# ${CONNECTIONS} connections; ${ROUNDS} rounds; each load ${DURATION} s after a ${WARMUP} s warm-up; load average at start: ${loads()}`);
-  const bare = await launch(['bench/http-bare.ts'], 'bare ready');
+  const bare = await startBare();
   const signpost = await startSignpost(join(scratch, 'load'));
   const dns = { idle: [] as number[], registrations: [] as number[], heartbeats: [] as number[] };
   const idle = probeDns(signpost.dnsPort, dns.idle);
@@ -291,6 +272,5 @@ try {
   );
   console.log(`\n# load average at end: ${loads()}`);
 } finally {
-  await Promise.all(children.map(stop));
-  rmSync(scratch, { recursive: true, force: true });
+  await stopAllAndRemove(scratch);
 }

@@ -1,8 +1,9 @@
 // What every benchmark shares: child servers on the project's Node, dnsperf, /proc CPU time,
 // medians, tables, and writing a section of BENCHMARKS.md. Traffic stays on 127.0.0.1.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -18,11 +19,20 @@ const DNSPERF_GRACE_MS = 30_000;
 
 const children = new Set<ChildProcess>();
 
+/** Adds a child to those `stopAll` stops (until it exits); `launch` and `dnsperf` do it themselves. */
+export function track<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 export interface Launched {
   child: ChildProcess;
   pid: number;
   /** The parsed JSON ready line. */
   ready: Record<string, unknown>;
+  /** Milliseconds from the spawn to the ready line: the start-up time. */
+  readyMs: number;
 }
 
 /**
@@ -31,15 +41,15 @@ export interface Launched {
  * writing to a full pipe would stall mid-benchmark.
  */
 export async function launch(name: string, args: string[], readyMessage: string): Promise<Launched> {
-  const child = spawn(NODE, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const startedAt = performance.now();
+  const child = track(spawn(NODE, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   const recent: string[] = [];
   const remember = (line: string) => {
     recent.push(line);
     if (recent.length > 20) recent.shift();
   };
   createInterface({ input: child.stderr! }).on('line', remember);
+  let readyMs = 0;
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const fail = (why: string) => reject(new Error(`${name} ${why}; its last output:\n${recent.join('\n')}`));
     const timer = setTimeout(() => fail(`was not ready within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
@@ -53,12 +63,13 @@ export async function launch(name: string, args: string[], readyMessage: string)
         return;
       }
       if (typeof record === 'object' && record !== null && (record as { msg?: unknown }).msg === readyMessage) {
+        readyMs = performance.now() - startedAt;
         clearTimeout(timer);
         resolve(record as Record<string, unknown>);
       }
     });
   });
-  return { child, pid: child.pid!, ready };
+  return { child, pid: child.pid!, ready, readyMs };
 }
 
 /** `signpost serve` on ephemeral loopback ports with extra flags; resolves with its ports. */
@@ -81,6 +92,12 @@ export async function stop(child: ChildProcess): Promise<void> {
 /** Stops every child this process started. Call it in `finally` and on SIGINT. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...children].map(stop));
+}
+
+/** `stopAll`, then removes the benchmark's scratch directory. */
+export async function stopAllAndRemove(dir: string): Promise<void> {
+  await stopAll();
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** The port of a `HOST:PORT` field of a ready line. */
@@ -116,18 +133,17 @@ export async function dnsperf(
   port: number,
   file: string,
   seconds: number,
-  { clients = 4, outstanding = 200 }: { clients?: number; outstanding?: number } = {},
+  { clients = 4, outstanding = 200, qps }: { clients?: number; outstanding?: number; /** dnsperf -Q: at most this many queries a second. */ qps?: number } = {},
 ): Promise<DnsperfResult> {
   const args = ['-s', HOST, '-p', String(port), '-d', file, '-c', String(clients), '-q', String(outstanding), '-l', String(seconds)];
-  const child = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  if (qps !== undefined) args.push('-Q', String(qps));
+  const child = track(spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
   const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + DNSPERF_GRACE_MS);
   const [code] = await once(child, 'close');
   clearTimeout(timer);
-  children.delete(child);
   if (code !== 0) throw new Error(`dnsperf ${args.join(' ')} exited with ${code}:\n${output}`);
   const field = (pattern: RegExp) => {
     const match = pattern.exec(output);
@@ -146,6 +162,43 @@ export async function dnsperf(
     latencyMs: field(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
     responseBytes: field(/Average packet size:\s+request \d+, response (\d+)/),
   };
+}
+
+export interface DnsperfRun extends DnsperfResult {
+  /** The server process's CPU time (utime + stime) over the run, per completed query, µs. */
+  cpuUsPerQuery: number;
+}
+
+/** `dnsperf`, also reading the CPU time the server process `pid` spent on the run from /proc. */
+export async function dnsperfWithCpu(pid: number, ...args: Parameters<typeof dnsperf>): Promise<DnsperfRun> {
+  const before = cpuTicks(pid);
+  const result = await dnsperf(...args);
+  const cpuSeconds = (cpuTicks(pid) - before) / CLOCK_TICKS_PER_SECOND;
+  return { ...result, cpuUsPerQuery: (cpuSeconds * 1e6) / result.completed };
+}
+
+/** The median of each measure over several runs. */
+export function medianRun(runs: DnsperfRun[]): Omit<DnsperfRun, 'completed' | 'rcodes'> {
+  return {
+    qps: median(runs.map((run) => run.qps)),
+    lost: median(runs.map((run) => run.lost)),
+    latencyMs: median(runs.map((run) => run.latencyMs)),
+    responseBytes: median(runs.map((run) => run.responseBytes)),
+    cpuUsPerQuery: median(runs.map((run) => run.cpuUsPerQuery)),
+  };
+}
+
+/** dnsperf's response codes as `NOERROR 950, NXDOMAIN 50`. */
+export function rcodeList(rcodes: Record<string, number>): string {
+  return Object.entries(rcodes)
+    .map(([rcode, count]) => `${rcode} ${count}`)
+    .join(', ');
+}
+
+/** The installed dnsperf's version, for the report. */
+export function dnsperfVersion(): string {
+  const help = spawnSync('dnsperf', ['-h'], { encoding: 'utf8' });
+  return /Version (\S+)/.exec(help.stdout + help.stderr)?.[1] ?? 'unknown';
 }
 
 /** Replaces the section that starts with `heading` in BENCHMARKS.md (up to the next `## `), or appends it. */
@@ -195,10 +248,12 @@ export function positiveInteger(name: string, fallback: number): number {
   return value;
 }
 
-/** Stops every child on Ctrl-C before exiting. */
+/** Stops every child on Ctrl-C (or SIGTERM) before exiting, with the shell's 128 + signal number. */
 export function stopOnInterrupt(cleanUp: () => Promise<void> = stopAll): void {
-  process.once('SIGINT', () => {
-    console.error('\ninterrupted: stopping the servers');
-    void cleanUp().finally(() => process.exit(130));
-  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: stopping the servers`);
+      void cleanUp().finally(() => process.exit(128 + os.constants.signals[signal]));
+    });
+  }
 }
