@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.ts';
+import type { RemoteChange, ReplicatedStore, Store } from '../store/store.ts';
 import { instanceStatus, isServable, warmupWeight, type HealthPolicy } from './health.ts';
 import type {
   Answerable,
@@ -43,6 +43,12 @@ interface Timers {
  */
 export class Registry implements RegistryView {
   readonly #store: Store;
+  /**
+   * Set for a store shared with other nodes (etcd). Then the store, not a local timer, decides when a
+   * lease lapses (every node must agree), heartbeats go through `beat()` to renew the shared lease,
+   * and changes made by other nodes arrive through `#applyRemote`, emitting the same events as local ones.
+   */
+  readonly #replicated: ReplicatedStore | undefined;
   readonly #options: RegistryOptions;
   readonly #services = new Map<string, Map<string, Instance>>();
   readonly #settings = new Map<string, ServiceSettings>();
@@ -59,6 +65,7 @@ export class Registry implements RegistryView {
 
   constructor(store: Store, options: RegistryOptions) {
     this.#store = store;
+    this.#replicated = store.replicated;
     this.#options = options;
   }
 
@@ -67,6 +74,7 @@ export class Registry implements RegistryView {
     for (const [service, settings] of await this.#store.loadSettings()) this.#settings.set(service, settings);
     const rows = await this.#store.load();
     for (const registration of rows) this.#put(registration, Date.now());
+    this.#replicated?.follow((change) => this.#applyRemote(change));
     return rows.length;
   }
 
@@ -90,6 +98,29 @@ export class Registry implements RegistryView {
     });
   }
 
+  /** False while a shared store cannot be reached (DNS keeps answering from memory meanwhile). */
+  get storeAvailable(): boolean {
+    return this.#replicated?.available ?? true;
+  }
+
+  /** Fires when a shared store becomes unreachable (false) or reachable again (true). */
+  onStoreAvailability(listener: (up: boolean) => void): () => void {
+    return this.#replicated?.onAvailability(listener) ?? (() => {});
+  }
+
+  /**
+   * A heartbeat as the HTTP API takes it: with a shared store, the shared lease is renewed first
+   * (rejects with a StoreError if the store cannot be reached); then as `heartbeat()`.
+   */
+  async beat(service: string, id: string, report: { status: ReportedStatus; note: string } = { status: 'passing', note: '' }): Promise<Instance | undefined> {
+    const instance = this.get(service, id);
+    if (!instance) return undefined;
+    if (this.#replicated && !instance.check) {
+      if (!(await this.#replicated.renew(service, id, instance.ttl, report))) return undefined;
+    }
+    return this.heartbeat(service, id, report);
+  }
+
   /**
    * Renews the lease and records the status the instance reports (default passing).
    * Returns undefined for an unknown instance (the client should register again).
@@ -100,8 +131,11 @@ export class Registry implements RegistryView {
     const now = Date.now();
     instance.expiresAt = now + instance.ttl * 1000;
     const timers = this.#timers.get(instance)!;
-    if (timers.lease) timers.lease.refresh();
-    else timers.lease = this.#leaseTimer(instance);
+    // With a shared store there is no local lease timer: the store decides expiry.
+    if (!this.#replicated) {
+      if (timers.lease) timers.lease.refresh();
+      else timers.lease = this.#leaseTimer(instance);
+    }
     this.#setSource(instance, 'lease', report.status, report.note, now);
     return instance;
   }
@@ -236,7 +270,7 @@ export class Registry implements RegistryView {
     // Registering the same body again (a client restarting, a retried PUT) renews the lease and
     // keeps the health the instance has earned: nothing a watcher could see changes.
     if (previous && JSON.stringify(registrationOf(previous)) === JSON.stringify(registration)) {
-      if (this.#timers.get(previous)?.lease) this.heartbeat(previous.service, previous.id);
+      if (this.#replicated ? previous.health.lease : this.#timers.get(previous)?.lease) this.heartbeat(previous.service, previous.id);
       return previous;
     }
     if (previous) this.#clearTimers(previous);
@@ -257,7 +291,7 @@ export class Registry implements RegistryView {
       index: 0,
     };
     instances.set(instance.id, instance);
-    this.#timers.set(instance, { lease: registration.check ? undefined : this.#leaseTimer(instance) });
+    this.#timers.set(instance, { lease: registration.check || this.#replicated ? undefined : this.#leaseTimer(instance) });
     if (isServable(instance.status, this.#options) && this.settings(instance.service).warmup > 0) {
       instance.warmingSince = now;
       this.#startWarmupTicks(instance.service);
@@ -267,6 +301,51 @@ export class Registry implements RegistryView {
     this.#emit({ type: 'register', index: instance.index, instance, replaced: previous !== undefined });
     this.#changed(instance.service);
     return instance;
+  }
+
+  /** A change another node made to the shared store (or a lease the store let lapse): memory only, same events. */
+  #applyRemote(change: RemoteChange): void {
+    const now = Date.now();
+    if (change.kind === 'settings') {
+      if (JSON.stringify(this.#settings.get(change.service)) === JSON.stringify(change.settings)) return;
+      this.#settings.set(change.service, change.settings);
+      this.#emit({ type: 'settings', index: this.#bump(change.service), service: change.service, settings: change.settings });
+      this.#startWarmupTicks(change.service);
+      this.#changed(change.service);
+      return;
+    }
+    if (change.kind === 'put') {
+      const registration = { ...change.registration, maintenance: change.registration.maintenance ?? null };
+      const previous = this.get(registration.service, registration.id);
+      if (previous) {
+        const known = registrationOf(previous);
+        if (JSON.stringify(known) === JSON.stringify(registration)) return;
+        if (JSON.stringify({ ...known, maintenance: null }) === JSON.stringify({ ...registration, maintenance: null })) {
+          // Only the maintenance flag changed: as setMaintenance, without resetting health.
+          const before = previous.status;
+          previous.maintenance = registration.maintenance;
+          if (registration.maintenance) previous.health.maintenance = { status: 'maintenance', note: registration.maintenance.reason, since: now };
+          else delete previous.health.maintenance;
+          this.#afterHealthChange(previous, before);
+          return;
+        }
+      }
+      this.#put(registration, now);
+      return;
+    }
+    const instance = this.get(change.service, change.id);
+    if (!instance) return;
+    if (change.kind === 'delete') {
+      this.#remove(instance, instance.status === 'critical' ? 'critical' : 'request');
+      return;
+    }
+    if (instance.check) return;
+    if (change.status === 'expired') {
+      this.#setSource(instance, 'lease', 'critical', `TTL expired: no heartbeat for ${instance.ttl}s`, now);
+    } else {
+      instance.expiresAt = now + instance.ttl * 1000;
+      this.#setSource(instance, 'lease', change.status, change.note, now);
+    }
   }
 
   #leaseTimer(instance: Instance): NodeJS.Timeout {
@@ -393,6 +472,8 @@ export class Registry implements RegistryView {
 
   #changed(service: string): void {
     for (const listener of this.#changeListeners) listener(service);
+    // Counting healthy instances is O(n): skip it for the (default) services without a threshold.
+    if (this.settings(service).protectionThreshold === 0 && !this.#protectionTripped.has(service)) return;
     const instances = this.#services.get(service);
     const { tripped, healthyShare } = instances ? this.#protection(service, instances) : { tripped: false, healthyShare: 1 };
     if (tripped === this.#protectionTripped.has(service)) return;

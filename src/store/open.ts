@@ -1,14 +1,22 @@
-import type { SignpostConfig } from '../config.ts';
+import { etcdHosts, type SignpostConfig } from '../config.ts';
 import { MemoryStore } from './memory.ts';
 import { SqliteStore } from './sqlite.ts';
-import type { Store } from './store.ts';
+import { StoreError, type Store } from './store.ts';
 
 /** The store `config.store` names. Rejects with a StoreError `<path>: <reason>` if it cannot be opened. */
-export async function openStore(config: Pick<SignpostConfig, 'store' | 'dataDir'>): Promise<Store> {
+export async function openStore(config: Pick<SignpostConfig, 'store' | 'dataDir' | 'etcdPrefix'>): Promise<Store> {
+  const hosts = etcdHosts(config.store);
+  if (hosts) {
+    // Loaded only when asked for: the etcd client (gRPC) adds start-up time the embedded stores need not pay.
+    const { EtcdStore } = await import('./etcd.ts');
+    return EtcdStore.open(hosts, config.etcdPrefix);
+  }
   switch (config.store) {
     case 'sqlite':
       return SqliteStore.open(config.dataDir);
     case 'memory':
       return new MemoryStore();
+    default:
+      throw new StoreError(`unknown store ${config.store}`);
   }
 }

@@ -1,4 +1,4 @@
-import type { Registration, ServiceSettings } from '../registry/types.ts';
+import type { Registration, ReportedStatus, ServiceSettings } from '../registry/types.ts';
 
 /**
  * Where registrations are kept. The registry owns leases and health in memory;
@@ -16,7 +16,33 @@ export interface Store {
   loadSettings(): Promise<Map<string, ServiceSettings>>;
   putSettings(service: string, settings: ServiceSettings): Promise<void>;
   close(): Promise<void>;
+  /** Present on a store shared by several Signpost nodes (etcd); absent on the embedded stores. */
+  readonly replicated?: ReplicatedStore;
 }
+
+/**
+ * What a shared store adds: changes made by other nodes (and lease expiry, which the store decides,
+ * not the registry's timers), heartbeats that reach the store, and whether the store is reachable.
+ */
+export interface ReplicatedStore {
+  /**
+   * Called once, after load(): first the lease state of the loaded instances, then every later change
+   * made elsewhere, in order. Changes this node made itself are not delivered (memory has them).
+   */
+  follow(apply: (change: RemoteChange) => void): void;
+  /** Renews the instance's lease and records the status it reported. Resolves false if the store no longer has it. */
+  renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean>;
+  /** False while the store cannot be reached: the node answers from its last view (fail static). */
+  readonly available: boolean;
+  onAvailability(listener: (up: boolean) => void): () => void;
+}
+
+export type RemoteChange =
+  | { kind: 'put'; registration: Registration }
+  | { kind: 'delete'; service: string; id: string }
+  | { kind: 'settings'; service: string; settings: ServiceSettings }
+  /** A heartbeat's report, or `expired` when the lease lapsed. */
+  | { kind: 'lease'; service: string; id: string; status: ReportedStatus | 'expired'; note: string };
 
 /** A write or read the store could not complete; nothing was changed in memory. */
 export class StoreError extends Error {

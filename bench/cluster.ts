@@ -1,0 +1,212 @@
+// Benchmark of the clustered store (issue 6), reported in BENCHMARKS.md "## Clustering on etcd (issue 6)".
+//
+// One etcd member (Debian etcd-server, on loopback, data in a temp dir) and NODES `signpost serve`
+// child processes on it, beside one embedded node (SQLite, the default store) in the same run:
+//  - registrations/s and heartbeats/s (autocannon, CONNECTIONS connections) through one node, through
+//    all nodes at once, and through the embedded node; and how many etcd writes the heartbeats cost
+//    (etcd's revision before and after: a keep-alive is not a write);
+//  - cross-node propagation: PROPAGATION_SAMPLES registrations on node 0, each timed from its HTTP 200
+//    until node 1 answers it over DNS (polled over UDP as fast as answers come back);
+//  - DNS qps (dnsperf) on a clustered node and on the embedded node, ROUNDS rounds alternating.
+//
+// Run: npm run bench:cluster [-- --duration SECONDS --rounds N]
+import autocannon from 'autocannon';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Etcd3 } from 'etcd3';
+import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.ts';
+import { dnsperf, launchSignpost, markdownTable, median, percentile, stopAll, stopOnInterrupt, writeSection } from './lib.ts';
+
+const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' } } });
+const DURATION = Number(values.duration);
+const ROUNDS = Number(values.rounds);
+const NODES = 3;
+const CONNECTIONS = 64;
+const INSTANCES = 5_000;
+const SERVICES = 100;
+const PROPAGATION_SAMPLES = 300;
+const refused: string[] = [];
+
+const scratch = mkdtempSync(join(tmpdir(), 'signpost-bench-cluster-'));
+let etcd: EtcdCluster | undefined;
+const cleanUp = async () => {
+  await stopAll();
+  await etcd?.close();
+  rmSync(scratch, { recursive: true, force: true });
+};
+stopOnInterrupt(cleanUp);
+
+const path = (i: number) => `/v1/services/svc-${i % SERVICES}/instances/i${i}`;
+const body = (i: number, version: number) => JSON.stringify({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 1 + (version % 60000), ttl: 60 });
+
+/** Requests/s answered 2xx by `urls` together, each loaded by CONNECTIONS connections for DURATION s. */
+async function load(urls: string[], kind: 'register' | 'heartbeat', version: number): Promise<number> {
+  const results = await Promise.all(
+    urls.map((url, node) => {
+      let sent = 0;
+      return autocannon({
+        url,
+        connections: CONNECTIONS,
+        duration: DURATION,
+        requests: [
+          {
+            method: 'PUT',
+            setupRequest: (request) => {
+              // Each node gets its own share of the instances, so nodes never write the same key at once.
+              const i = (node + urls.length * sent++) % INSTANCES;
+              return kind === 'register'
+                ? { ...request, path: path(i), headers: { 'content-type': 'application/json' }, body: body(i, version + sent) }
+                : { ...request, path: `${path(i)}/heartbeat` };
+            },
+          },
+        ],
+      });
+    }),
+  );
+  // Only 2xx answers count; 503s (an etcd call or keep-alive over its 2 s limit under this load) are reported beside.
+  for (const result of results) {
+    if (result.errors > 0) throw new Error(`${result.errors} connection errors: ${JSON.stringify(result.statusCodeStats)}`);
+    if (result.non2xx > 0) {
+      console.error(`${kind}: non-2xx: ${JSON.stringify(result.statusCodeStats)}`);
+      refused.push(`${kind} on ${urls.length} node(s): ${result.non2xx} non-2xx of ${result.non2xx + result['2xx']}`);
+    }
+  }
+  return results.reduce((sum, result) => sum + result['2xx'] / result.duration, 0);
+}
+
+async function registerAll(url: string): Promise<void> {
+  for (let start = 0; start < INSTANCES; start += 200) {
+    await Promise.all(
+      Array.from({ length: Math.min(200, INSTANCES - start) }, (_, k) =>
+        fetch(`${url}${path(start + k)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: body(start + k, 0) }).then((r) => {
+          if (r.status !== 200) throw new Error(`register: ${r.status}`);
+        }),
+      ),
+    );
+  }
+}
+
+/** A UDP client that asks `name A` until an answer has at least one record; resolves with the time it took (ms). */
+function dnsQuery(name: string): Buffer {
+  const labels = name.split('.').flatMap((label) => [label.length, ...Buffer.from(label)]);
+  return Buffer.from([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
+}
+
+async function untilAnswered(socket: dgram.Socket, port: number, name: string, deadlineMs = 5_000): Promise<void> {
+  const query = dnsQuery(name);
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const reply = await new Promise<Buffer | null>((resolve) => {
+      const timer = setTimeout(() => {
+        socket.off('message', onMessage);
+        resolve(null);
+      }, 200);
+      const onMessage = (message: Buffer) => {
+        clearTimeout(timer);
+        socket.off('message', onMessage);
+        resolve(message);
+      };
+      socket.on('message', onMessage);
+      socket.send(query, port, '127.0.0.1');
+    });
+    if (reply && reply.readUInt16BE(6) > 0) return;
+    if (Date.now() > deadline) throw new Error(`${name} not answered on port ${port} within ${deadlineMs} ms`);
+  }
+}
+
+async function etcdRevision(client: Etcd3): Promise<number> {
+  return Number((await client.kv.range({ key: Buffer.from('/bench-probe') })).header.revision);
+}
+
+async function main(): Promise<void> {
+  etcd = await startEtcd(1);
+  const client = new Etcd3({ hosts: `http://${etcd.members[0].endpoint}` });
+  // info: the ready line is at info (each registration is logged too, on every node alike).
+  const flags = ['--no-recursion', '--log-level', 'info', '--http-write-rate-limit', '0', '--http-max-event-loop-delay', '0'];
+  const clustered = [];
+  for (let n = 0; n < NODES; n++) clustered.push(await launchSignpost(`node ${n}`, ['--store', etcd.storeUrl, ...flags]));
+  const embedded = await launchSignpost('embedded', ['--data-dir', scratch, ...flags]);
+  const urls = clustered.map((node) => node.url);
+
+  const rows: string[][] = [];
+  const results: Record<string, number[]> = {};
+  const record = (name: string, value: number) => (results[name] ??= []).push(value);
+  console.log(`etcd on ${etcd.members[0].endpoint}; ${NODES} clustered nodes, 1 embedded (SQLite)`);
+  await registerAll(urls[0]);
+  await registerAll(embedded.url);
+
+  let etcdWritesPerHeartbeat: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round}/${ROUNDS}`);
+    const version = round * 1_000_000;
+    record('register: embedded node', await load([embedded.url], 'register', version));
+    record('register: one clustered node', await load([urls[0]], 'register', version));
+    record(`register: all ${NODES} clustered nodes`, await load(urls, 'register', version));
+    record('heartbeat: embedded node', await load([embedded.url], 'heartbeat', version));
+    const before = await etcdRevision(client);
+    const one = await load([urls[0]], 'heartbeat', version);
+    const writes = (await etcdRevision(client)) - before;
+    etcdWritesPerHeartbeat.push(writes / (one * DURATION));
+    record('heartbeat: one clustered node', one);
+    record(`heartbeat: all ${NODES} clustered nodes`, await load(urls, 'heartbeat', version));
+  }
+  for (const [name, perSecond] of Object.entries(results)) rows.push([name, Math.round(median(perSecond)).toLocaleString('en-US'), perSecond.map((v) => Math.round(v).toLocaleString('en-US')).join(', ')]);
+
+  // Propagation: node 0 writes, node 1 answers.
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const delays: number[] = [];
+  for (let i = 0; i < PROPAGATION_SAMPLES; i++) {
+    const response = await fetch(`${urls[0]}/v1/services/prop${i}/instances/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address: '10.9.9.9', port: 80, ttl: 60 }) });
+    if (response.status !== 200) throw new Error(`register: ${response.status}`);
+    const acked = performance.now();
+    await untilAnswered(socket, clustered[1].dnsPort, `prop${i}.service.local`);
+    delays.push(performance.now() - acked);
+  }
+  socket.close();
+
+  // DNS qps: a clustered node beside the embedded node.
+  const queryFile = join(scratch, 'queries.txt');
+  writeFileSync(queryFile, Array.from({ length: 10_000 }, (_, i) => `svc-${i % SERVICES}.service.local A`).join('\n') + '\n');
+  const qps: Record<string, number[]> = { 'clustered node': [], 'embedded node': [] };
+  for (const target of [clustered[1], embedded]) await dnsperf(target.dnsPort, queryFile, 2);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, target] of [['clustered node', clustered[1]], ['embedded node', embedded]] as const) {
+      console.log(`dnsperf ${name}, round ${round}`);
+      qps[name].push((await dnsperf(target.dnsPort, queryFile, DURATION * 2)).qps);
+    }
+  }
+  client.close();
+
+  const p = (q: number) => percentile(delays, q).toFixed(1);
+  const section = [
+    '## Clustering on etcd (issue 6)',
+    '',
+    `\`npm run bench:cluster\` (bench/cluster.ts), ${new Date().toISOString().slice(0, 10)}: one etcd ${'3.4'} member and ${NODES} Signpost nodes on it, beside one embedded node (SQLite) in the same run, all on one machine (${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at the end). The machine is shared with other work: the numbers are noisy, compare rows of the same run rather than across runs.`,
+    '',
+    `Writes: autocannon, ${CONNECTIONS} connections per node, ${DURATION} s per measurement, ${ROUNDS} rounds, over ${INSTANCES.toLocaleString('en-US')} instances in ${SERVICES} services (ttl 60 s). Median of the rounds, then each round.`,
+    '',
+    markdownTable(['load', 'requests/s (median)', 'rounds'], rows),
+    '',
+    `Refused under load (counted out of the rates above): ${refused.length ? refused.join('; ') : 'none'}.`,
+    '',
+    `etcd writes per clustered heartbeat: ${etcdWritesPerHeartbeat.map((v) => v.toFixed(4)).join(', ')} (etcd revision delta / heartbeats answered): a heartbeat whose status did not change is a lease keep-alive on the node's one keep-alive stream, renewals of one event-loop turn sent together; not a raft write.`,
+    '',
+    `Cross-node propagation, ${PROPAGATION_SAMPLES} registrations on node 0, from the HTTP 200 until node 1 answers over DNS (polled back to back over UDP): p50 ${p(50)} ms, p99 ${p(99)} ms, max ${p(100)} ms.`,
+    '',
+    `DNS (dnsperf, ${DURATION * 2} s per run, ${SERVICES} names with 50 A records each): ${Object.entries(qps)
+      .map(([name, runs]) => `${name} ${Math.round(median(runs)).toLocaleString('en-US')} qps (${runs.map((v) => Math.round(v).toLocaleString('en-US')).join(', ')})`)
+      .join('; ')}. Both answer from memory; the clustered node does no etcd round trip per query.`,
+  ].join('\n');
+  console.log(`\n${section}`);
+  writeSection('## Clustering on etcd (issue 6)', section);
+}
+
+try {
+  await main();
+} finally {
+  await cleanUp();
+}

@@ -1,0 +1,234 @@
+// Clustered Signpost on a real etcd: several nodes, one registry. etcd runs as child processes on
+// loopback ports (test/helpers/etcd.ts); Signpost nodes run in-process, or as child processes where
+// one must be killed. Every wait is for a condition (bounded by a deadline), never a blind sleep.
+import { Resolver } from 'node:dns/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Etcd3 } from 'etcd3';
+import { eventually, startEtcd, type EtcdCluster } from './helpers/etcd.ts';
+import { spawnSignpost, type SignpostProcess } from './helpers/process.ts';
+import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
+
+let prefixes = 0;
+/** A fresh key prefix per test: the tests share one etcd but never each other's registrations. */
+const freshPrefix = () => `/signpost-test-${process.pid}-${++prefixes}/`;
+
+async function node(etcd: EtcdCluster, prefix: string, extra: Record<string, unknown> = {}): Promise<TestSignpost> {
+  return startTestSignpost({ store: etcd.storeUrl as `etcd://${string}`, etcdPrefix: prefix, ...extra });
+}
+
+function resolverFor(port: number): Resolver {
+  const resolver = new Resolver({ timeout: 1000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  return resolver;
+}
+
+/** The A records of `name` on the DNS server at `port`; [] for NXDOMAIN / no data. */
+async function addresses(port: number, name: string): Promise<string[]> {
+  try {
+    return (await resolverFor(port).resolve4(name)).sort();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ENOTFOUND' || code === 'ENODATA') return [];
+    throw error;
+  }
+}
+
+const put = (url: string, path: string, body?: unknown) =>
+  fetch(`${url}${path}`, {
+    method: 'PUT',
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(15_000),
+  });
+
+describe('several nodes on one etcd', () => {
+  let etcd: EtcdCluster;
+  const nodes: TestSignpost[] = [];
+  const processes: SignpostProcess[] = [];
+
+  beforeAll(async () => {
+    etcd = await startEtcd(1);
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const signpost of nodes) await signpost.close();
+    for (const child of processes) await child.stop('SIGKILL');
+    await etcd?.close();
+  });
+
+  it('register on A, resolve on B at once after the watch; deregister on B leaves A', async () => {
+    const prefix = freshPrefix();
+    const a = await node(etcd, prefix);
+    const b = await node(etcd, prefix);
+    nodes.push(a, b);
+    expect((await a.register('api', 'one', { address: '127.0.0.11', port: 80, ttl: 30 })).status).toBe(200);
+    // Read-your-writes on the node that took the write: no waiting.
+    expect(await addresses(a.dns.port, 'api.service.local')).toEqual(['127.0.0.11']);
+    await eventually(async () => ((await addresses(b.dns.port, 'api.service.local')).length === 1 ? true : undefined), 5_000, 'B to see the registration');
+    // Settings and maintenance are shared too.
+    expect((await put(b.url, '/v1/services/api/instances/one/maintenance', { enabled: true, reason: 'disk swap' })).status).toBe(200);
+    await eventually(() => (a.registry.get('api', 'one')?.status === 'maintenance' ? true : undefined), 5_000, 'A to see maintenance');
+    expect(await addresses(a.dns.port, 'api.service.local')).toEqual([]);
+    expect((await put(a.url, '/v1/services/api/instances/one/maintenance', { enabled: false, reason: '' })).status).toBe(200);
+    await eventually(() => (b.registry.get('api', 'one')?.status === 'passing' ? true : undefined), 5_000, 'B to see maintenance end');
+    const deleted = await fetch(`${b.url}/v1/services/api/instances/one`, { method: 'DELETE' });
+    expect(deleted.status).toBe(204);
+    await eventually(async () => ((await addresses(a.dns.port, 'api.service.local')).length === 0 ? true : undefined), 5_000, 'A to drop it');
+    // A third node started now loads what is there (nothing for api).
+    const c = await node(etcd, prefix);
+    nodes.push(c);
+    expect(c.registry.get('api', 'one')).toBeUndefined();
+  });
+
+  it('a heartbeat on B keeps an instance registered through A alive; without heartbeats it leaves DNS everywhere', async () => {
+    const prefix = freshPrefix();
+    const a = await node(etcd, prefix, { gracePeriod: 60 });
+    const b = await node(etcd, prefix, { gracePeriod: 60 });
+    nodes.push(a, b);
+    const started = Date.now();
+    expect((await a.register('web', 'w1', { address: '127.0.0.21', port: 80, ttl: 2 })).status).toBe(200);
+    await eventually(() => b.registry.get('web', 'w1'), 5_000, 'B to see w1');
+    // Heartbeats on B only, for three TTLs.
+    while (Date.now() - started < 6_000) {
+      const beat = await put(b.url, '/v1/services/web/instances/w1/heartbeat');
+      expect(beat.status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(await addresses(a.dns.port, 'web.service.local')).toEqual(['127.0.0.21']);
+    expect(await addresses(b.dns.port, 'web.service.local')).toEqual(['127.0.0.21']);
+    // A status report through a heartbeat reaches the other node (it is a write, unlike a plain renewal).
+    expect((await put(b.url, '/v1/services/web/instances/w1/heartbeat', { status: 'warning', note: 'slow disk' })).status).toBe(200);
+    await eventually(() => (a.registry.get('web', 'w1')?.status === 'warning' ? true : undefined), 5_000, 'A to see warning');
+    // No more heartbeats: etcd lets the lease lapse, and both nodes take it out of DNS (critical, kept for the grace period).
+    for (const signpost of [a, b]) {
+      await eventually(async () => ((await addresses(signpost.dns.port, 'web.service.local')).length === 0 ? true : undefined), 8_000, 'expiry');
+      expect(signpost.registry.get('web', 'w1')?.status).toBe('critical');
+      expect(signpost.registry.get('web', 'w1')?.health.lease?.note).toMatch(/TTL expired/);
+    }
+    // A heartbeat after expiry revives it everywhere (a new lease).
+    expect((await put(a.url, '/v1/services/web/instances/w1/heartbeat')).status).toBe(200);
+    await eventually(() => (b.registry.get('web', 'w1')?.status === 'passing' ? true : undefined), 5_000, 'B to see it passing again');
+  }, 30_000);
+
+  it('an expired instance is deleted cluster-wide after its grace period', async () => {
+    const prefix = freshPrefix();
+    const a = await node(etcd, prefix, { gracePeriod: 1 });
+    const b = await node(etcd, prefix, { gracePeriod: 1 });
+    nodes.push(a, b);
+    expect((await a.register('gone', 'g1', { address: '127.0.0.31', port: 80, ttl: 1 })).status).toBe(200);
+    await eventually(() => b.registry.get('gone', 'g1'), 5_000, 'B to see g1');
+    for (const signpost of [a, b]) await eventually(() => (signpost.registry.get('gone', 'g1') ? undefined : true), 10_000, 'deletion');
+    const client = new Etcd3({ hosts: `http://${etcd.members[0].endpoint}` });
+    try {
+      expect(await client.getAll().prefix(prefix).keys()).toEqual([]);
+    } finally {
+      client.close();
+    }
+  }, 20_000);
+
+  it('kill node A: B keeps serving everything, and takes writes', async () => {
+    const prefix = freshPrefix();
+    const args = ['--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--store', etcd.storeUrl, '--etcd-prefix', prefix, '--no-recursion'];
+    const a = await spawnSignpost(args);
+    processes.push(a);
+    const b = await node(etcd, prefix);
+    nodes.push(b);
+    for (let i = 1; i <= 20; i++) {
+      expect((await put(a.url, `/v1/services/db/instances/d${i}`, { address: `127.0.1.${i}`, port: 5432, ttl: 60 })).status).toBe(200);
+    }
+    await eventually(() => (b.registry.instances('db')?.length === 20 ? true : undefined), 5_000, 'B to see all 20');
+    await a.stop('SIGKILL');
+    expect((await addresses(b.dns.port, 'db.service.local')).length).toBe(20);
+    expect((await put(b.url, '/v1/services/db/instances/d21', { address: '127.0.1.21', port: 5432, ttl: 60 })).status).toBe(200);
+    expect((await put(b.url, '/v1/services/db/instances/d1/heartbeat')).status).toBe(200);
+    expect((await addresses(b.dns.port, 'db.service.local')).length).toBe(21);
+  }, 30_000);
+
+  it('etcd stopped: DNS answers from every node, writes get 503 within seconds; etcd back: writes succeed and views converge', async () => {
+    const prefix = freshPrefix();
+    const a = await node(etcd, prefix);
+    const b = await node(etcd, prefix);
+    nodes.push(a, b);
+    expect((await a.register('pay', 'p1', { address: '127.0.0.41', port: 80, ttl: 30 })).status).toBe(200);
+    await eventually(() => b.registry.get('pay', 'p1'), 5_000, 'B to see p1');
+    await etcd.members[0].stop('SIGKILL');
+    try {
+      for (const signpost of [a, b]) expect(await addresses(signpost.dns.port, 'pay.service.local')).toEqual(['127.0.0.41']);
+      const began = Date.now();
+      const refused = await a.register('pay', 'p2', { address: '127.0.0.42', port: 80, ttl: 30 });
+      expect(refused.status).toBe(503);
+      expect((await refused.json()).message).toMatch(/etcd .* unavailable/);
+      const beat = await put(b.url, '/v1/services/pay/instances/p1/heartbeat');
+      expect(beat.status).toBe(503);
+      expect(Date.now() - began).toBeLessThan(10_000);
+      for (const signpost of [a, b]) {
+        const health = await eventually(async () => {
+          const body = (await (await fetch(`${signpost.url}/healthz`)).json()) as { store: string; status: string };
+          return body.store === 'unavailable' ? body : undefined;
+        }, 5_000, '/healthz to say the store is unavailable');
+        expect(health.status).toBe('degraded');
+        // Fail static: still answering after the outage was noticed.
+        expect(await addresses(signpost.dns.port, 'pay.service.local')).toEqual(['127.0.0.41']);
+      }
+    } finally {
+      await etcd.members[0].start();
+    }
+    // Writes succeed again without restarting the nodes (retrying while the client reconnects).
+    await eventually(async () => ((await a.register('pay', 'p2', { address: '127.0.0.42', port: 80, ttl: 30 })).status === 200 ? true : undefined), 15_000, 'writes to succeed again');
+    await eventually(async () => ((await addresses(b.dns.port, 'pay.service.local')).length === 2 ? true : undefined), 10_000, 'B to converge');
+    await eventually(async () => ((await (await fetch(`${b.url}/healthz`)).json()) as { store: string }).store === 'available' || undefined, 10_000, 'B healthy');
+    expect((await put(b.url, '/v1/services/pay/instances/p1/heartbeat')).status).toBe(200);
+  }, 60_000);
+});
+
+describe('a three-member etcd cluster', () => {
+  let etcd: EtcdCluster;
+  const nodes: TestSignpost[] = [];
+
+  beforeAll(async () => {
+    etcd = await startEtcd(3);
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const signpost of nodes) await signpost.close();
+    await etcd?.close();
+  });
+
+  it('kill the leader during a registration stream: every acknowledged registration survives and writes resume', async () => {
+    const prefix = freshPrefix();
+    const a = await node(etcd, prefix);
+    const b = await node(etcd, prefix);
+    nodes.push(a, b);
+    const leader = await etcd.leader();
+    const acknowledged: string[] = [];
+    let failed = 0;
+    let killed = false;
+    let afterKill = 0;
+    for (let i = 0; afterKill < 30 && i < 2_000; i++) {
+      if (i === 40) {
+        await leader.stop('SIGKILL');
+        killed = true;
+      }
+      const response = await a.register('stream', `s${i}`, { address: '127.0.2.1', port: 1000 + (i % 60000), ttl: 60 });
+      if (response.status === 200) {
+        acknowledged.push(`s${i}`);
+        if (killed) afterKill++;
+      } else {
+        expect(response.status).toBe(503);
+        failed++;
+      }
+    }
+    expect(afterKill).toBe(30);
+    // Every acknowledged registration is in etcd (read from a surviving member) and on both nodes.
+    const survivor = etcd.members.find((member) => member !== leader)!;
+    const client = new Etcd3({ hosts: `http://${survivor.endpoint}` });
+    try {
+      const keys = await client.getAll().prefix(`${prefix}instances/stream/`).keys();
+      for (const id of acknowledged) expect(keys).toContain(`${prefix}instances/stream/${id}`);
+    } finally {
+      client.close();
+    }
+    await eventually(() => (acknowledged.every((id) => b.registry.get('stream', id)) ? true : undefined), 10_000, 'B to have every acknowledged one');
+    expect(acknowledged.every((id) => a.registry.get('stream', id))).toBe(true);
+    console.log(`leader kill: ${acknowledged.length} acknowledged, ${failed} refused with 503 during the election`);
+  }, 60_000);
+});
