@@ -2,7 +2,8 @@ import type dgram from 'node:dgram';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config.ts';
 import type { Forwarder } from './forward/forwarder.ts';
-import { listenTcp, type TcpListener } from './tcp.ts';
+import type { ResponseRateLimiter } from './rrl.ts';
+import { listenTcp, type TcpLimits, type TcpListener } from './tcp.ts';
 import { listenUdp } from './udp.ts';
 import type { Zone } from './zone.ts';
 
@@ -16,13 +17,19 @@ export interface DnsServer {
  * UDP and TCP on the same address. With port 0, UDP picks the port and TCP takes the same one.
  * With a `forwarder`, names outside the zone are forwarded; closing the server closes it too.
  */
-export async function startDnsServer(listen: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger): Promise<DnsServer> {
+export interface DnsServerOptions {
+  /** Response-rate limit of UDP answers; none: unlimited. */
+  rrl?: ResponseRateLimiter | null;
+  tcp?: Partial<TcpLimits>;
+}
+
+export async function startDnsServer(listen: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger, options: DnsServerOptions = {}): Promise<DnsServer> {
   const attempts = listen.port === 0 ? 5 : 1;
   for (let attempt = 1; ; attempt++) {
-    const udp = await listenUdp(listen.host, listen.port, zone, forwarder, log);
+    const udp = await listenUdp(listen.host, listen.port, zone, forwarder, log, options.rrl ?? null);
     const port = udp.address().port;
     try {
-      const tcp = await listenTcp(listen.host, port, zone, forwarder, log);
+      const tcp = await listenTcp(listen.host, port, zone, forwarder, log, options.tcp);
       return {
         address: { host: listen.host, port },
         close: () => {

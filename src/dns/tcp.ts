@@ -13,15 +13,44 @@ import type { Zone } from './zone.ts';
  * Forwarded questions are answered when the upstream answers, so their replies may overtake
  * those of queries sent before them on the connection, which RFC 7766 §6.2.1.1 allows.
  */
-export async function listenTcp(host: string, port: number, zone: Zone, forwarder: Forwarder | null, log: Logger): Promise<TcpListener> {
+export async function listenTcp(
+  host: string,
+  port: number,
+  zone: Zone,
+  forwarder: Forwarder | null,
+  log: Logger,
+  given: Partial<TcpLimits> = {},
+): Promise<TcpListener> {
+  const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...given };
   const out = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
   const connections = new Set<net.Socket>();
+  /** Open connections per client address; an address is forgotten when its last one closes. */
+  const perClient = new Map<string, number>();
+  let refusedLogged = 0;
   const server = net.createServer({ noDelay: true }, (socket) => {
+    const client = socket.remoteAddress ?? '';
+    const open = perClient.get(client) ?? 0;
+    if (open >= limits.maxPerClient) {
+      // Over its share: hang up at once, before reading anything.
+      socket.destroy();
+      const now = Date.now();
+      if (now - refusedLogged > 10_000) {
+        refusedLogged = now;
+        log.warn({ client, open, max: limits.maxPerClient }, 'dns: TCP connection refused: too many from one client (logged at most every 10 s)');
+      }
+      return;
+    }
+    perClient.set(client, open + 1);
     connections.add(socket);
-    socket.on('close', () => connections.delete(socket));
-    serveConnection(socket, zone, forwarder, out, log);
+    socket.on('close', () => {
+      connections.delete(socket);
+      const left = (perClient.get(client) ?? 1) - 1;
+      if (left <= 0) perClient.delete(client);
+      else perClient.set(client, left);
+    });
+    serveConnection(socket, zone, forwarder, out, log, limits);
   });
-  server.maxConnections = DNS_LIMITS.tcpMaxConnections;
+  server.maxConnections = limits.maxConnections;
   server.on('error', (error) => log.warn({ err: error }, 'dns: TCP server error'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -39,30 +68,72 @@ export async function listenTcp(host: string, port: number, zone: Zone, forwarde
   };
 }
 
+/** Bounds on DNS over TCP; see SignpostConfig's dnsTcp* fields. */
+export interface TcpLimits {
+  maxConnections: number;
+  maxPerClient: number;
+  /** Forwarded questions one connection may have waiting before reading from it pauses. */
+  maxInFlight: number;
+  idleTimeoutMs: number;
+  messageTimeoutMs: number;
+}
+
+export const DEFAULT_TCP_LIMITS: TcpLimits = {
+  maxConnections: DNS_LIMITS.tcpMaxConnections,
+  maxPerClient: 64,
+  maxInFlight: 32,
+  idleTimeoutMs: DNS_LIMITS.tcpIdleTimeoutMs,
+  messageTimeoutMs: DNS_LIMITS.tcpMessageDeadlineMs,
+};
+
 export interface TcpListener {
   /** Stops listening and drops open connections. */
   close(): Promise<void>;
 }
 
-function serveConnection(socket: net.Socket, zone: Zone, forwarder: Forwarder | null, out: Buffer, log: Logger): void {
+function serveConnection(socket: net.Socket, zone: Zone, forwarder: Forwarder | null, out: Buffer, log: Logger, limits: TcpLimits): void {
   let pending: Buffer = Buffer.alloc(0);
   let deadline: NodeJS.Timeout | undefined;
-  socket.setTimeout(DNS_LIMITS.tcpIdleTimeoutMs, () => socket.destroy());
+  /** Forwarded questions waiting for their upstream. */
+  let inFlight = 0;
+  /** The client is not reading its replies: stop reading its queries until it does. */
+  let blocked = false;
+  const resumeIfAble = () => {
+    if (!blocked && inFlight < limits.maxInFlight && socket.isPaused() && !socket.destroyed) {
+      socket.resume();
+      // Messages already buffered while paused are answered now.
+      if (pending.length >= 2) onData(Buffer.alloc(0));
+    }
+  };
+  socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.on('close', () => clearTimeout(deadline));
-  socket.on('drain', () => socket.resume());
+  socket.on('drain', () => {
+    blocked = false;
+    resumeIfAble();
+  });
   const send = (message: Buffer, length: number) => {
     const reply = Buffer.allocUnsafe(2 + length);
     reply.writeUInt16BE(length, 0);
     message.copy(reply, 2, 0, length);
-    if (!socket.write(reply)) socket.pause();
+    if (!socket.write(reply)) {
+      blocked = true;
+      socket.pause();
+    }
   };
-  socket.on('data', (chunk) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+  const onData = (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : chunk.length === 0 ? pending : Buffer.concat([pending, chunk]);
+    let completed = false;
     while (pending.length >= 2) {
+      if (blocked || inFlight >= limits.maxInFlight) {
+        // Backpressure or too many questions upstream: keep the rest until there is room.
+        socket.pause();
+        break;
+      }
       const size = pending.readUInt16BE(0);
       if (pending.length < 2 + size) break;
       const message = pending.subarray(2, 2 + size);
+      completed = true;
       pending = pending.subarray(2 + size);
       let length: number;
       try {
@@ -72,8 +143,13 @@ function serveConnection(socket: net.Socket, zone: Zone, forwarder: Forwarder | 
         length = 0;
       }
       if (length === FORWARD) {
-        void forwarder!.forward(message, { ...forwardedQuestion }, socket.remoteAddress ?? '').then((reply) => {
-          if (reply && !socket.destroyed) send(reply, reply.length);
+        inFlight++;
+        // The message is a view of a buffer that later reads may reuse: the forwarder keeps a copy.
+        void forwarder!.forward(Buffer.from(message), { ...forwardedQuestion }, socket.remoteAddress ?? '').then((reply) => {
+          inFlight--;
+          if (socket.destroyed) return;
+          if (reply) send(reply, reply.length);
+          resumeIfAble();
         });
         continue;
       }
@@ -84,7 +160,16 @@ function serveConnection(socket: net.Socket, zone: Zone, forwarder: Forwarder | 
       }
       send(out, length);
     }
-    clearTimeout(deadline);
-    deadline = pending.length > 0 ? setTimeout(() => socket.destroy(), DNS_LIMITS.tcpMessageDeadlineMs) : undefined;
-  });
+    // A message that started arriving must be complete (and one waiting its turn dealt with) within
+    // the deadline. More bytes of the same message do not restart it: only a completed message
+    // does, so a client trickling a byte at a time is cut off.
+    if (pending.length === 0) {
+      clearTimeout(deadline);
+      deadline = undefined;
+    } else if (deadline === undefined || completed) {
+      clearTimeout(deadline);
+      deadline = setTimeout(() => socket.destroy(), limits.messageTimeoutMs);
+    }
+  };
+  socket.on('data', onData);
 }

@@ -1,18 +1,29 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { DNS_LIMITS } from '../config.ts';
 import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
 import type { Forwarder } from './forward/forwarder.ts';
+import { DROP, SLIP, slipped, type ResponseRateLimiter } from './rrl.ts';
 import type { Zone } from './zone.ts';
 
 /**
  * Binds a UDP socket answering from `zone`, and through `forwarder` (when there is one) for names
  * outside it. Each reply is copied out of the shared response buffer, because `send` may still
  * hold its buffer after returning. Forwarded replies go back through this socket to the address
- * and port the query came from, and nowhere else.
+ * and port the query came from, and nowhere else. With `rrl`, every reply (zone, cached or
+ * forwarded) passes the response-rate limit first: dropped, sent, or sent truncated (slip).
  */
-export async function listenUdp(host: string, port: number, zone: Zone, forwarder: Forwarder | null, log: Logger): Promise<dgram.Socket> {
+export async function listenUdp(
+  host: string,
+  port: number,
+  zone: Zone,
+  forwarder: Forwarder | null,
+  log: Logger,
+  rrl: ResponseRateLimiter | null = null,
+): Promise<dgram.Socket> {
+  const limiter = rrl?.enabled ? rrl : null;
   const family = isIPv6(host) ? 6 : 4;
   const socket = dgram.createSocket({
     type: family === 6 ? 'udp6' : 'udp4',
@@ -34,11 +45,22 @@ export async function listenUdp(host: string, port: number, zone: Zone, forwarde
     }
     if (length === FORWARD) {
       void forwarder!.forward(message, { ...forwardedQuestion }, peer.address).then((reply) => {
-        if (reply && open) socket.send(reply, peer.port, peer.address);
+        if (!reply || !open) return;
+        if (limiter !== null) {
+          const verdict = limiter.check(peer.address, reply, reply.length, performance.now());
+          if (verdict === DROP) return;
+          if (verdict === SLIP) reply = reply.subarray(0, slipped(reply, reply.length));
+        }
+        socket.send(reply, peer.port, peer.address);
       });
       return;
     }
     if (length === 0) return;
+    if (limiter !== null) {
+      const verdict = limiter.check(peer.address, out, length, performance.now());
+      if (verdict === DROP) return;
+      if (verdict === SLIP) length = slipped(out, length);
+    }
     const reply = Buffer.allocUnsafe(length);
     out.copy(reply, 0, 0, length);
     socket.send(reply, peer.port, peer.address);

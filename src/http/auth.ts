@@ -1,0 +1,55 @@
+// Who may write: an onRequest hook checking `Authorization: Bearer TOKEN` against the token set.
+//
+// Writes (every method but GET and HEAD) need a token with rights on the route's `:service`:
+// 401 without a (known) token, 403 with one that has no rights on that service. Reads are open
+// unless `readRequiresToken`, then any known token may read. `/healthz` is always open. With no
+// token set configured (no --token-file), everything is open, as before.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HttpError } from './errors.ts';
+import { canWrite, type TokenSet } from './tokens.ts';
+
+export interface AuthOptions {
+  /** The current tokens (they change on reload); null: no token file, writes are open. */
+  tokens: () => TokenSet | null;
+  readRequiresToken: boolean;
+}
+
+const OPEN_PATHS = new Set(['/healthz']);
+
+function bearer(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match ? match[1] : null;
+}
+
+function unauthorized(message: string): HttpError {
+  return new HttpError(401, message);
+}
+
+export function installAuth(app: FastifyInstance, { tokens, readRequiresToken }: AuthOptions): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const set = tokens();
+    if (set === null) return;
+    const path = request.url.split('?', 1)[0];
+    if (OPEN_PATHS.has(path)) return;
+    const write = request.method !== 'GET' && request.method !== 'HEAD';
+    if (!write && !readRequiresToken) return;
+    reply.header('www-authenticate', 'Bearer realm="signpost"');
+    const token = bearer(request);
+    if (token === null) {
+      throw unauthorized(request.headers.authorization === undefined ? 'missing bearer token (Authorization: Bearer TOKEN)' : 'malformed Authorization header: expected "Bearer TOKEN"');
+    }
+    const grant = set.lookup(token);
+    if (grant === null) throw unauthorized('unknown bearer token');
+    if (!write) return;
+    const service = (request.params as { service?: unknown } | undefined)?.service;
+    if (typeof service !== 'string') {
+      // A write outside any service (no such route): a known token is enough to learn it is a 404.
+      return;
+    }
+    if (!canWrite(grant, service.toLowerCase())) {
+      throw new HttpError(403, `this token may not write service ${service.toLowerCase()}`);
+    }
+  });
+}
