@@ -9,6 +9,8 @@ const TOOLS: Record<string, string> = {
   dnsperf: 'dnsperf',
   // By path: /usr/sbin is not on every user's PATH, and the forwarding tests start it by this path.
   '/usr/sbin/dnsmasq': 'dnsmasq-base',
+  // The clustered store's tests and benchmark run real etcd members (test/helpers/etcd.ts starts it by this path).
+  '/usr/bin/etcd': 'etcd-server',
 };
 
 const wanted = process.argv.slice(2);

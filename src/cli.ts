@@ -3,9 +3,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   DEFAULTS,
+  parseCidrList,
   parseDomain,
   parseDuration,
+  parseEtcdPrefix,
   parseHostPort,
+  parseOptionalDuration,
   parseRecursor,
   parseStore,
   type HostPort,
@@ -47,7 +50,10 @@ const serve = program
   .addOption(option('--dns <host:port>', 'DNS listener, UDP and TCP', 'SIGNPOST_DNS', hostPort('--dns'), DEFAULTS.dns))
   .addOption(option('--http <host:port>', 'HTTP API listener', 'SIGNPOST_HTTP', hostPort('--http'), DEFAULTS.http))
   .addOption(option('--domain <name>', 'zone to be authoritative for', 'SIGNPOST_DOMAIN', parseDomainArg, DEFAULTS.domain))
-  .addOption(option('--store <kind>', 'what keeps registrations: sqlite (durable, in --data-dir) or memory', 'SIGNPOST_STORE', parseStoreArg, DEFAULTS.store))
+  .addOption(
+    option('--store <kind>', 'what keeps registrations: sqlite (durable, in --data-dir), memory, or etcd://HOST:PORT[,HOST:PORT...] (shared by a cluster of nodes)', 'SIGNPOST_STORE', parseStoreArg, DEFAULTS.store),
+  )
+  .addOption(option('--etcd-prefix <prefix>', 'key prefix of everything an etcd store keeps', 'SIGNPOST_ETCD_PREFIX', parseEtcdPrefixArg, DEFAULTS.etcdPrefix))
   .addOption(option('--data-dir <dir>', 'where the sqlite store keeps its files', 'SIGNPOST_DATA_DIR', String, DEFAULTS.dataDir))
   .addOption(option('--dns-ttl <seconds>', 'TTL of answers and of negative caching', 'SIGNPOST_DNS_TTL', integer(0, 86400), DEFAULTS.dnsTtl))
   .addOption(
@@ -77,6 +83,52 @@ const serve = program
     option('--watch-history <events>', 'events an event stream can replay to a reconnecting client', 'SIGNPOST_WATCH_HISTORY', integer(1, 10_000_000), DEFAULTS.watchHistory),
   )
   .addOption(
+    new Option('--token-file <file>', 'bearer tokens, one a line: "TOKEN service-glob[,…]" (write) or "TOKEN read"; reloaded on SIGHUP (default: none, writes are open)').env(
+      'SIGNPOST_TOKEN_FILE',
+    ),
+  )
+  .addOption(new Option('--read-requires-token', 'reads (GET) need a token too').env('SIGNPOST_READ_REQUIRES_TOKEN'))
+  .addOption(
+    option('--dns-rate-limit <per-second>', 'identical UDP responses per second to one /24 (IPv6 /56) before they are dropped; 0 = off', 'SIGNPOST_DNS_RATE_LIMIT', integer(0, 1_000_000), DEFAULTS.dnsRateLimit),
+  )
+  .addOption(
+    option('--dns-rate-limit-slip <n>', 'every Nth response dropped by the rate limit is sent truncated (TC) instead; 0 = none', 'SIGNPOST_DNS_RATE_LIMIT_SLIP', integer(0, 100), DEFAULTS.dnsRateLimitSlip),
+  )
+  .addOption(
+    option('--rate-limit-exempt <cidrs>', 'clients never rate-limited (DNS responses, HTTP writes); comma-separated, "" = none', 'SIGNPOST_RATE_LIMIT_EXEMPT', cidrList, DEFAULTS.rateLimitExempt),
+  )
+  .addOption(
+    option('--dns-tcp-max-connections <n>', 'most DNS TCP connections open at once', 'SIGNPOST_DNS_TCP_MAX_CONNECTIONS', integer(1, 1_000_000), DEFAULTS.dnsTcpMaxConnections),
+  )
+  .addOption(
+    option('--dns-tcp-max-per-client <n>', 'most DNS TCP connections from one client address', 'SIGNPOST_DNS_TCP_MAX_PER_CLIENT', integer(1, 1_000_000), DEFAULTS.dnsTcpMaxPerClient),
+  )
+  .addOption(
+    option('--dns-tcp-max-in-flight <n>', 'forwarded questions one TCP connection may have waiting', 'SIGNPOST_DNS_TCP_MAX_IN_FLIGHT', integer(1, 65535), DEFAULTS.dnsTcpMaxInFlight),
+  )
+  .addOption(
+    option('--dns-tcp-idle-timeout <duration>', 'an idle DNS TCP connection is closed after this', 'SIGNPOST_DNS_TCP_IDLE_TIMEOUT', duration('--dns-tcp-idle-timeout'), DEFAULTS.dnsTcpIdleTimeout),
+  )
+  .addOption(
+    option('--dns-tcp-message-timeout <duration>', 'a DNS TCP message must arrive in full within this once started', 'SIGNPOST_DNS_TCP_MESSAGE_TIMEOUT', duration('--dns-tcp-message-timeout'), DEFAULTS.dnsTcpMessageTimeout),
+  )
+  .addOption(option('--http-max-body <bytes>', 'largest HTTP request body; larger get 413', 'SIGNPOST_HTTP_MAX_BODY', integer(1024, 64 * 1024 * 1024), DEFAULTS.httpMaxBody))
+  .addOption(
+    option('--http-max-connections <n>', 'most HTTP connections open at once', 'SIGNPOST_HTTP_MAX_CONNECTIONS', integer(1, 1_000_000), DEFAULTS.httpMaxConnections),
+  )
+  .addOption(
+    option('--http-request-timeout <duration>', "a request's headers and body must arrive within this", 'SIGNPOST_HTTP_REQUEST_TIMEOUT', duration('--http-request-timeout'), DEFAULTS.httpRequestTimeout),
+  )
+  .addOption(
+    option('--http-keep-alive-timeout <duration>', 'an idle kept-alive HTTP connection is closed after this', 'SIGNPOST_HTTP_KEEP_ALIVE_TIMEOUT', duration('--http-keep-alive-timeout'), DEFAULTS.httpKeepAliveTimeout),
+  )
+  .addOption(
+    option('--http-write-rate-limit <per-second>', 'HTTP writes per second per client address; past it, 429; 0 = no limit', 'SIGNPOST_HTTP_WRITE_RATE_LIMIT', integer(0, 1_000_000), DEFAULTS.httpWriteRateLimit),
+  )
+  .addOption(
+    option('--http-max-event-loop-delay <duration>', 'HTTP answers 503 while the event loop lags more than this (DNS keeps answering); 0 = off', 'SIGNPOST_HTTP_MAX_EVENT_LOOP_DELAY', optionalDuration('--http-max-event-loop-delay'), DEFAULTS.httpMaxEventLoopDelay),
+  )
+  .addOption(
     new Option('--log-level <level>', 'log level').env('SIGNPOST_LOG_LEVEL').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default(DEFAULTS.logLevel),
   )
   .action(async (flags: SignpostConfig & RecursionFlags) => {
@@ -85,6 +137,8 @@ const serve = program
       const stop = () => {
         void signpost.close().then(() => process.exit(0));
       };
+      // Re-reads --token-file; a bad file is logged and the previous tokens stay in use.
+      process.on('SIGHUP', () => signpost.reloadTokens());
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     } catch (error) {
@@ -104,6 +158,24 @@ function duration(flag: string) {
       throw new InvalidArgumentError((error as Error).message);
     }
   };
+}
+
+function optionalDuration(flag: string) {
+  return (value: string): number => {
+    try {
+      return parseOptionalDuration(value, flag);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+function cidrList(value: string): string[] {
+  try {
+    return parseCidrList(value, '--rate-limit-exempt');
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function recursorList(value: string, previous: HostPort[] | undefined): HostPort[] {
@@ -131,6 +203,14 @@ function recursorsOf({ recursor, recursion }: RecursionFlags): Recursors {
 function parseDomainArg(value: string): string {
   try {
     return parseDomain(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function parseEtcdPrefixArg(value: string): string {
+  try {
+    return parseEtcdPrefix(value);
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }

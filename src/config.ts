@@ -13,6 +13,8 @@ export interface SignpostConfig {
   store: StoreKind;
   /** Where the `sqlite` store keeps its files. */
   dataDir: string;
+  /** Key prefix of everything an `etcd://` store keeps in etcd (several clusters of Signpost may share one etcd). */
+  etcdPrefix: string;
   /** TTL of every positive answer and of negative caching (the SOA minimum), in seconds. */
   dnsTtl: number;
   /** How long an expired (critical) instance is kept, visible in the API, before it is deleted, in seconds. */
@@ -39,6 +41,35 @@ export interface SignpostConfig {
   forwardBudget: number;
   /** Questions per second one client may send upstream (cache misses), in bursts of as many; past it, REFUSED. 0 = no limit. */
   forwardRateLimit: number;
+  /** A file of write tokens (`TOKEN service-glob[,…]` or `TOKEN read`, one a line); none: writes are open. */
+  tokenFile?: string;
+  /** Reads (GET) need a token too (any token in the file: `read` or one with write rights). */
+  readRequiresToken: boolean;
+  /** Identical UDP responses per second to one client prefix (/24, /56) before they are dropped; 0 = off. */
+  dnsRateLimit: number;
+  /** Every Nth response dropped by the rate limit goes out as a minimal TC=1 reply instead (0 = never). */
+  dnsRateLimitSlip: number;
+  /** Clients never rate-limited, DNS or HTTP writes (CIDRs). */
+  rateLimitExempt: string[];
+  /** Most DNS TCP connections open at once, and from one client address. */
+  dnsTcpMaxConnections: number;
+  dnsTcpMaxPerClient: number;
+  /** Forwarded questions one TCP connection may have waiting; reading from it pauses until one is answered. */
+  dnsTcpMaxInFlight: number;
+  /** A TCP connection idle this long (ms) is closed; a message that started must finish within `dnsTcpMessageTimeout` ms. */
+  dnsTcpIdleTimeout: number;
+  dnsTcpMessageTimeout: number;
+  /** HTTP request bodies above this (bytes) get 413. */
+  httpMaxBody: number;
+  /** Most HTTP connections open at once. */
+  httpMaxConnections: number;
+  /** A request's headers and body must arrive within this (ms); a kept-alive connection idle this long (ms) is closed. */
+  httpRequestTimeout: number;
+  httpKeepAliveTimeout: number;
+  /** Writes (PUT, DELETE) per second per client address; past it, 429. 0 = no limit. */
+  httpWriteRateLimit: number;
+  /** HTTP answers 503 (Retry-After) while the event loop lags more than this (ms); 0 = off. */
+  httpMaxEventLoopDelay: number;
 }
 
 /**
@@ -47,8 +78,11 @@ export interface SignpostConfig {
  */
 export type Recursors = 'off' | 'resolv.conf' | HostPort[];
 
-/** `sqlite`: durable, in `dataDir`. `memory`: forgotten on exit. (A clustered store will add its URL form.) */
-export type StoreKind = 'sqlite' | 'memory';
+/**
+ * `sqlite`: durable, in `dataDir`. `memory`: forgotten on exit. `etcd://HOST:PORT[,HOST:PORT…]`:
+ * shared by every Signpost node pointed at the same etcd cluster (see src/store/etcd.ts).
+ */
+export type StoreKind = 'sqlite' | 'memory' | `etcd://${string}`;
 const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'memory'];
 
 export interface HostPort {
@@ -68,6 +102,7 @@ export const DEFAULTS = {
    */
   libraryStore: 'memory',
   dataDir: './data',
+  etcdPrefix: '/signpost/',
   dnsTtl: 5,
   gracePeriod: 60,
   logLevel: 'info',
@@ -84,6 +119,35 @@ export const DEFAULTS = {
   forwardTimeout: '2s',
   forwardBudget: '4s',
   forwardRateLimit: 200,
+  readRequiresToken: false,
+  dnsRateLimit: 100,
+  dnsRateLimitSlip: 2,
+  /** Loopback is trusted: local tools, health probes and benchmarks from 127.0.0.1 are never limited. */
+  rateLimitExempt: '127.0.0.0/8,::1/128',
+  dnsTcpMaxConnections: 1024,
+  dnsTcpMaxPerClient: 64,
+  dnsTcpMaxInFlight: 32,
+  dnsTcpIdleTimeout: '10s',
+  dnsTcpMessageTimeout: '5s',
+  httpMaxBody: 64 * 1024,
+  httpMaxConnections: 1024,
+  httpRequestTimeout: '30s',
+  httpKeepAliveTimeout: '5s',
+  httpWriteRateLimit: 100,
+  httpMaxEventLoopDelay: '1s',
+} as const;
+
+/** Bounds of the hardening (issue 7) that are not flags. */
+export const ABUSE_LIMITS = {
+  /** (client prefix, response) pairs whose DNS rate-limit buckets are kept; the least recently seen is forgotten first. */
+  rrlEntries: 100_000,
+  /** Client prefix lengths the DNS rate limit counts by (BIND's defaults). */
+  rrlPrefixV4: 24,
+  rrlPrefixV6: 56,
+  /** Seconds a client told 503 by the overload guard is asked to wait (Retry-After). */
+  overloadRetryAfterSeconds: 5,
+  /** Shortest token accepted in a token file, characters. */
+  minTokenLength: 16,
 } as const;
 
 /** Ranges and sizes enforced on registrations (HTTP schemas and registry alike). */
@@ -178,14 +242,56 @@ export function parseDuration(value: string, flag: string): number {
   return ms;
 }
 
+/**
+ * Parses a comma-separated list of CIDRs (`10.0.0.0/8,::1/128`; a bare address is one host).
+ * Returns them normalised as `ADDRESS/PREFIX`. An empty string is an empty list.
+ */
+export function parseCidrList(value: string, flag: string): string[] {
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part) => {
+      const [address, prefix, ...rest] = part.split('/');
+      const family = isIP(address);
+      const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
+      if (family === 0 || rest.length > 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+        throw new Error(`${flag}: expected IP addresses or CIDRs such as 10.0.0.0/8 or ::1/128, comma-separated, got "${part}"`);
+      }
+      return `${address}/${bits}`;
+    });
+}
+
+/** Parses a duration where 0 means off: `0` or a duration as `parseDuration` reads it. */
+export function parseOptionalDuration(value: string, flag: string): number {
+  return /^0+(?:\.0*)?(ms|s)?$/.test(value.trim()) ? 0 : parseDuration(value, flag);
+}
+
 export function parseStore(value: string): StoreKind {
+  const etcd = /^etcd:\/\/(.+)$/i.exec(value.trim());
+  if (etcd) {
+    const hosts = etcd[1].split(',').map((host) => formatHostPort(parseHostPort(host, '--store etcd://')));
+    return `etcd://${hosts.join(',')}`;
+  }
   const kind = STORE_KINDS.find((known) => known === value.trim().toLowerCase());
-  if (!kind) throw new Error(`--store: expected one of ${STORE_KINDS.join(', ')}, got "${value}"`);
+  if (!kind) throw new Error(`--store: expected one of ${STORE_KINDS.join(', ')} or etcd://HOST:PORT[,HOST:PORT...], got "${value}"`);
   return kind;
 }
 
 export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The `HOST:PORT`s of an `etcd://` store, or undefined for another kind. */
+export function etcdHosts(store: StoreKind): string[] | undefined {
+  return store.startsWith('etcd://') ? store.slice('etcd://'.length).split(',') : undefined;
+}
+
+/** An etcd key prefix: starts and ends with `/`. */
+export function parseEtcdPrefix(value: string): string {
+  const prefix = value.trim();
+  if (!/^\/[\x21-\x7e]*$/.test(prefix)) throw new Error(`--etcd-prefix: expected a key prefix starting with "/", got "${value}"`);
+  return prefix.endsWith('/') ? prefix : `${prefix}/`;
 }
 
 /** Normalises a zone name: lower case, no trailing dot, each part a DNS label. */
@@ -204,6 +310,7 @@ export function resolveConfig(partial: Partial<SignpostConfig> = {}): SignpostCo
     domain: parseDomain(partial.domain ?? DEFAULTS.domain),
     store: partial.store ?? DEFAULTS.libraryStore,
     dataDir: partial.dataDir ?? DEFAULTS.dataDir,
+    etcdPrefix: partial.etcdPrefix ?? DEFAULTS.etcdPrefix,
     dnsTtl: partial.dnsTtl ?? DEFAULTS.dnsTtl,
     gracePeriod: partial.gracePeriod ?? DEFAULTS.gracePeriod,
     logLevel: partial.logLevel ?? DEFAULTS.logLevel,
@@ -217,5 +324,21 @@ export function resolveConfig(partial: Partial<SignpostConfig> = {}): SignpostCo
     forwardTimeout: partial.forwardTimeout ?? parseDuration(DEFAULTS.forwardTimeout, '--forward-timeout'),
     forwardBudget: partial.forwardBudget ?? parseDuration(DEFAULTS.forwardBudget, '--forward-budget'),
     forwardRateLimit: partial.forwardRateLimit ?? DEFAULTS.forwardRateLimit,
+    ...(partial.tokenFile !== undefined ? { tokenFile: partial.tokenFile } : {}),
+    readRequiresToken: partial.readRequiresToken ?? DEFAULTS.readRequiresToken,
+    dnsRateLimit: partial.dnsRateLimit ?? DEFAULTS.dnsRateLimit,
+    dnsRateLimitSlip: partial.dnsRateLimitSlip ?? DEFAULTS.dnsRateLimitSlip,
+    rateLimitExempt: partial.rateLimitExempt ?? parseCidrList(DEFAULTS.rateLimitExempt, '--rate-limit-exempt'),
+    dnsTcpMaxConnections: partial.dnsTcpMaxConnections ?? DEFAULTS.dnsTcpMaxConnections,
+    dnsTcpMaxPerClient: partial.dnsTcpMaxPerClient ?? DEFAULTS.dnsTcpMaxPerClient,
+    dnsTcpMaxInFlight: partial.dnsTcpMaxInFlight ?? DEFAULTS.dnsTcpMaxInFlight,
+    dnsTcpIdleTimeout: partial.dnsTcpIdleTimeout ?? parseDuration(DEFAULTS.dnsTcpIdleTimeout, '--dns-tcp-idle-timeout'),
+    dnsTcpMessageTimeout: partial.dnsTcpMessageTimeout ?? parseDuration(DEFAULTS.dnsTcpMessageTimeout, '--dns-tcp-message-timeout'),
+    httpMaxBody: partial.httpMaxBody ?? DEFAULTS.httpMaxBody,
+    httpMaxConnections: partial.httpMaxConnections ?? DEFAULTS.httpMaxConnections,
+    httpRequestTimeout: partial.httpRequestTimeout ?? parseDuration(DEFAULTS.httpRequestTimeout, '--http-request-timeout'),
+    httpKeepAliveTimeout: partial.httpKeepAliveTimeout ?? parseDuration(DEFAULTS.httpKeepAliveTimeout, '--http-keep-alive-timeout'),
+    httpWriteRateLimit: partial.httpWriteRateLimit ?? DEFAULTS.httpWriteRateLimit,
+    httpMaxEventLoopDelay: partial.httpMaxEventLoopDelay ?? parseOptionalDuration(DEFAULTS.httpMaxEventLoopDelay, '--http-max-event-loop-delay'),
   };
 }

@@ -1,12 +1,15 @@
 // Wires one Signpost: store → registry → (DNS zone view + DNS listeners) and (HTTP API).
 import pino, { type Logger } from 'pino';
+import { addressMatcher } from './addresses.ts';
 import { formatHostPort, resolveConfig, type HostPort, type SignpostConfig } from './config.ts';
 import { createForwarder } from './dns/forward/forwarder.ts';
+import { ResponseRateLimiter } from './dns/rrl.ts';
 import { startDnsServer, type DnsServer } from './dns/server.ts';
 import { Zone } from './dns/zone.ts';
 import { HealthChecker } from './health/checks.ts';
 import { buildHttpApp } from './http/app.ts';
 import { instanceJson } from './http/routes/instances.ts';
+import { loadTokenFile, type TokenSet } from './http/tokens.ts';
 import { Registry } from './registry/registry.ts';
 import type { RegistryEvent } from './registry/types.ts';
 import { openStore } from './store/open.ts';
@@ -19,6 +22,11 @@ export interface Signpost {
   /** Bound addresses (real ports when 0 was asked for). */
   dns: HostPort;
   http: HostPort;
+  /**
+   * Re-reads --token-file (on SIGHUP). True when the new tokens are in use; false (logged) when the
+   * file could not be read or parsed, and the previous tokens stay in use.
+   */
+  reloadTokens(): boolean;
   close(): Promise<void>;
 }
 
@@ -29,7 +37,10 @@ export interface StartOptions {
 
 export async function startSignpost(partial: Partial<SignpostConfig> = {}, options: StartOptions = {}): Promise<Signpost> {
   const config = resolveConfig(partial);
-  const log = options.logger ?? pino({ level: config.logLevel });
+  // Tokens never reach the logs, whatever logs a request's headers.
+  const log = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'headers.authorization', 'authorization'] });
+  // Read first: a bad token file stops start-up before anything is opened.
+  let tokens: TokenSet | null = config.tokenFile === undefined ? null : loadTokenFile(config.tokenFile);
   const store = options.store ?? (await openStore(config));
   const registry = new Registry(store, { gracePeriod: config.gracePeriod, onlyPassing: config.onlyPassing });
   let restored: number;
@@ -41,6 +52,11 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   }
   // Subscribed after start(): restored instances are counted in the ready line, not logged one by one.
   registry.onEvent((event) => logEvent(log, event));
+  // A shared store (etcd) that cannot be reached: once per transition, not per failed write.
+  registry.onStoreAvailability((up) => {
+    if (up) log.info('store reachable again: writes and heartbeats accepted, view catching up');
+    else log.warn('store unreachable: answering DNS from the last view (fail static); writes and heartbeats get 503');
+  });
   registry.onProtection((service, tripped, healthyShare) => {
     const { protectionThreshold } = registry.settings(service);
     if (tripped) log.warn({ service, healthyShare, protectionThreshold }, 'protection threshold tripped: serving every instance not in maintenance');
@@ -56,9 +72,17 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   const zone = new Zone(registry, { domain: config.domain, ttl: config.dnsTtl, nameServerAddress: config.dns.host });
   const forwarder = createForwarder(config, log);
   let dnsServer: DnsServer | undefined;
-  const app = buildHttpApp({ registry, watches, logger: log, isDnsUp: () => dnsServer !== undefined });
+  const app = buildHttpApp({ registry, watches, logger: log, isDnsUp: () => dnsServer !== undefined, tokens: () => tokens, limits: config });
+  const rrl = new ResponseRateLimiter({ perSecond: config.dnsRateLimit, slip: config.dnsRateLimitSlip, exempt: addressMatcher(config.rateLimitExempt) });
+  const tcp = {
+    maxConnections: config.dnsTcpMaxConnections,
+    maxPerClient: config.dnsTcpMaxPerClient,
+    maxInFlight: config.dnsTcpMaxInFlight,
+    idleTimeoutMs: config.dnsTcpIdleTimeout,
+    messageTimeoutMs: config.dnsTcpMessageTimeout,
+  };
   try {
-    dnsServer = await startDnsServer(config.dns, zone, forwarder, log);
+    dnsServer = await startDnsServer(config.dns, zone, forwarder, log, { rrl, tcp });
     await app.listen({ host: config.http.host, port: config.http.port });
   } catch (error) {
     await dnsServer?.close();
@@ -71,6 +95,14 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   }
   const httpAddress = app.server.address();
   const http = { host: config.http.host, port: typeof httpAddress === 'object' && httpAddress ? httpAddress.port : config.http.port };
+  if (tokens === null) {
+    log.warn(
+      { http: formatHostPort(http) },
+      'no --token-file: HTTP writes are open, anyone who can reach the API can register, replace and delete any instance; keep it on loopback or set --token-file',
+    );
+  } else {
+    log.info({ tokens: tokens.size, readRequiresToken: config.readRequiresToken }, 'HTTP writes need a bearer token');
+  }
   log.info(
     {
       dns: formatHostPort(dnsServer.address),
@@ -88,6 +120,20 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     registry,
     dns: dnsServer.address,
     http,
+    reloadTokens() {
+      if (config.tokenFile === undefined) {
+        log.warn('reload asked for, but there is no --token-file to reload');
+        return false;
+      }
+      try {
+        tokens = loadTokenFile(config.tokenFile);
+      } catch (error) {
+        log.error({ error: (error as Error).message }, 'token file not reloaded: keeping the previous tokens');
+        return false;
+      }
+      log.info({ tokens: tokens.size }, 'token file reloaded');
+      return true;
+    },
     close: () =>
       (closing ??= (async () => {
         const dns = dnsServer;

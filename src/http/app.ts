@@ -1,20 +1,41 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
-import { LIMITS } from '../config.ts';
+import { addressMatcher } from '../addresses.ts';
+import { ABUSE_LIMITS, resolveConfig, type SignpostConfig } from '../config.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { WatchHub } from '../watch/hub.ts';
-import { installErrorHandler } from './errors.ts';
+import { installAuth } from './auth.ts';
+import { HttpError, installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { watchRoutes } from './routes/watch.ts';
+import type { TokenSet } from './tokens.ts';
 import { validatorCompiler } from './validation.ts';
+
+/** The limits of the HTTP listener (see SignpostConfig); defaults when not given. */
+export type HttpLimits = Pick<
+  SignpostConfig,
+  | 'httpMaxBody'
+  | 'httpMaxConnections'
+  | 'httpRequestTimeout'
+  | 'httpKeepAliveTimeout'
+  | 'httpWriteRateLimit'
+  | 'httpMaxEventLoopDelay'
+  | 'rateLimitExempt'
+  | 'readRequiresToken'
+>;
 
 export interface HttpAppOptions {
   registry: Registry;
   watches: WatchHub;
   logger: Logger;
   isDnsUp: () => boolean;
+  /** The current tokens; null or absent: no token file, writes are open. */
+  tokens?: () => TokenSet | null;
+  limits?: Partial<HttpLimits>;
 }
 
 /**
@@ -31,22 +52,59 @@ class RequestLog extends LogController {
 }
 
 /** The HTTP API: a thin layer over the registry. Not listening yet; the caller decides where. */
-export function buildHttpApp({ registry, watches, logger, isDnsUp }: HttpAppOptions): FastifyInstance {
+export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {} }: HttpAppOptions): FastifyInstance {
+  const limits: HttpLimits = { ...resolveConfig(), ...given };
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new RequestLog(),
-    bodyLimit: LIMITS.httpBodyBytes,
+    bodyLimit: limits.httpMaxBody,
     return503OnClosing: true,
     // Event streams never go idle; closing must end them rather than wait for their clients.
     forceCloseConnections: true,
+    // Slow clients: headers and body must arrive within the request timeout (slowloris). There is
+    // no socket idle timeout (connectionTimeout): blocking queries legitimately wait up to 600 s.
+    requestTimeout: limits.httpRequestTimeout,
+    keepAliveTimeout: limits.httpKeepAliveTimeout,
+    connectionTimeout: 0,
+    http: {
+      headersTimeout: Math.min(limits.httpRequestTimeout, 10_000),
+      // How often Node checks those timeouts (its default, 30 s, would let a slow client hold a connection that long).
+      connectionsCheckingInterval: Math.min(1000, limits.httpRequestTimeout),
+    },
   });
+  app.server.maxConnections = limits.httpMaxConnections;
   app.setValidatorCompiler(validatorCompiler);
   // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
   app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
+  if (limits.httpMaxEventLoopDelay > 0) {
+    // Sheds HTTP load (503, Retry-After) while the event loop lags, so DNS, which shares it, keeps answering.
+    app.register(underPressure, {
+      maxEventLoopDelay: limits.httpMaxEventLoopDelay,
+      retryAfter: ABUSE_LIMITS.overloadRetryAfterSeconds,
+      sampleInterval: Math.max(10, Math.min(1000, limits.httpMaxEventLoopDelay)),
+      customError: class Overloaded extends HttpError {
+        constructor() {
+          super(503, 'server overloaded; retry later');
+        }
+      },
+    });
+  }
+  const exempt = addressMatcher(limits.rateLimitExempt);
+  if (limits.httpWriteRateLimit > 0) {
+    app.register(rateLimit, {
+      max: limits.httpWriteRateLimit,
+      timeWindow: 1000,
+      // Writes only, per client address; reads are cheap, and blocking queries and streams have --max-watches.
+      allowList: (request) => request.method === 'GET' || request.method === 'HEAD' || exempt(request.ip),
+      errorResponseBuilder: (_request, context) =>
+        new HttpError(429, `too many writes from this address: at most ${context.max} a second; retry after ${context.after}`),
+    });
+  }
+  installAuth(app, { tokens, readRequiresToken: limits.readRequiresToken });
   app.register(instanceRoutes, { registry });
   app.register(serviceRoutes, { registry, watches });
   app.register(watchRoutes, { registry, watches });
-  app.register(healthRoutes, { isDnsUp, watches });
+  app.register(healthRoutes, { isDnsUp, watches, registry });
   return app;
 }

@@ -202,6 +202,7 @@ export const healthResponse = {
   type: 'object',
   properties: {
     status: { type: 'string' },
+    store: { type: 'string' },
     dns: { type: 'string' },
     http: { type: 'string' },
     watches: { type: 'object', properties: { open: { type: 'integer' }, max: { type: 'integer' } } },

@@ -66,7 +66,7 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
   app.put<{ Params: InstanceParams; Body: { status: ReportedStatus; note: string } | undefined }>(
     '/v1/services/:service/instances/:id/heartbeat',
     {
-      schema: { params: instanceParams, body: heartbeatBody, response: { 200: heartbeatResponse, 404: errorResponse } },
+      schema: { params: instanceParams, body: heartbeatBody, response: { 200: heartbeatResponse, 404: errorResponse, 503: errorResponse } },
       // A bare `PUT …/heartbeat` (no body) is the common case: it means passing, via the schema's defaults.
       preValidation: async (request) => {
         request.body ??= {} as never;
@@ -74,7 +74,8 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
     },
     async (request) => {
       const params = lowerCase(request.params);
-      const instance = registry.heartbeat(params.service, params.id, request.body!);
+      // Async: with a shared store (etcd) the heartbeat renews the shared lease first, or fails with 503.
+      const instance = await registry.beat(params.service, params.id, request.body!);
       if (!instance) throw new HttpError(404, `${notRegistered(params).message}; register it again`);
       return { status: instance.status, expiresAt: iso(instance.expiresAt!) };
     },
