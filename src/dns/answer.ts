@@ -12,6 +12,7 @@
 // asynchronous forwarder (forward/forwarder.ts). Zone answers never leave this synchronous path.
 import type { InstanceRecords, RecordSet } from './records.ts';
 import { AT_ADDRESS, AT_GLUE, AT_SRV, AT_TARGET, LAYOUT_STRIDE, SRV_TARGET_OFFSET } from './records.ts';
+import { MAX_PREASSEMBLED_RECORDS, preassembleAddresses, preassembleSrv, type Preassembled } from './orders.ts';
 import type { Zone } from './zone.ts';
 import { HEADER_BYTES, MAX_POINTER_OFFSET, OPT_RECORD_BYTES, RCODE, TYPE, CLASS_IN, nameKey, writeOpt } from './wire.ts';
 import { DNS_LIMITS } from '../config.ts';
@@ -260,10 +261,19 @@ function isReverseName(buf: Buffer, labels: number): boolean {
 function answerSet(zone: Zone, set: RecordSet | undefined, srvOnly: boolean): number {
   if (!set) return nxDomain(zone);
   const qtype = q.qtype;
-  if (qtype === TYPE.SRV || qtype === TYPE.ANY) return answerSrv(set);
+  const small = set.count <= MAX_PREASSEMBLED_RECORDS;
+  if (qtype === TYPE.SRV || qtype === TYPE.ANY) {
+    const all = small ? (set.preassembled.srv ??= preassembleSrv(set)) : null;
+    return all && writePreassembled(all) ? finish(RCODE.NOERROR, true) : answerSrv(set);
+  }
   if (!srvOnly && (qtype === TYPE.A || qtype === TYPE.AAAA)) {
     const tier = qtype === TYPE.A ? set.v4 : set.v6;
     if (tier.length === 0) return noData(zone);
+    if (small) {
+      const cache = set.preassembled;
+      const tierOrders = qtype === TYPE.A ? (cache.v4 ??= preassembleAddresses(set, tier)) : (cache.v6 ??= preassembleAddresses(set, tier));
+      if (writePreassembled(tierOrders)) return finish(RCODE.NOERROR, true);
+    }
     drawOrder(set.drawWeight, tier, 0, tier.length, 0);
     const { bytes, layout } = set;
     for (let i = 0; i < tier.length; i++) {
@@ -275,6 +285,33 @@ function answerSet(zone: Zone, set: RecordSet | undefined, srvOnly: boolean): nu
     return finish(RCODE.NOERROR, true);
   }
   return noData(zone);
+}
+
+/**
+ * Draws one pre-assembled order by its probability and writes it; false when it does not fit
+ * (the general path then truncates record by record).
+ */
+function writePreassembled(orders: Preassembled): boolean {
+  const { cumulative } = orders;
+  const draw = Math.random();
+  let k = 0;
+  while (cumulative[k] <= draw && k < cumulative.length - 1) k++;
+  const start = orders.bodyStart[k];
+  const end = orders.bodyStart[k + 1];
+  const base = q.pos;
+  if (base + end - start > q.limit) return false;
+  const out = q.out;
+  q.pos = copyRange(orders.bodies, start, end, out, base);
+  // Glue owners point at the SRV targets, wherever this response put the body.
+  const pointers = orders.pointers;
+  for (let i = k * orders.glue * 2, last = i + orders.glue * 2; i < last; i += 2) {
+    const target = base + pointers[i + 1];
+    out[base + pointers[i]] = 0xc0 | (target >> 8);
+    out[base + pointers[i] + 1] = target & 0xff;
+  }
+  q.answers += orders.answers;
+  q.additionals += orders.glue;
+  return true;
 }
 
 /**

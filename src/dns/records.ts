@@ -2,6 +2,7 @@
 // Everything here runs when the registry changes (lazily, on the first query after a change),
 // never per query; the per-query work in answer.ts only orders and copies these fragments.
 import type { Answerable, Instance } from '../registry/types.ts';
+import type { Preassembled } from './orders.ts';
 import { TYPE, addressRdata, answerFragment, encodeName, recordTail, reverseName, srvRdata, txtRdata } from './wire.ts';
 
 /** One instance's records, as fragments ready to copy. */
@@ -43,6 +44,8 @@ export interface RecordSet {
   /** A and AAAA answers hold only the best (lowest) priority tier of their address family: record numbers. */
   v4: Int32Array;
   v6: Int32Array;
+  /** Every order pre-assembled (orders.ts), built on first use for small sets; null: too large. */
+  preassembled: { srv?: Preassembled | null; v4?: Preassembled | null; v6?: Preassembled | null };
 }
 
 /** Where, in `RecordSet.bytes`, a record's SRV answer, glue tail, target name and address answer start and end. */
@@ -136,6 +139,7 @@ function buildRecordSet(records: InstanceRecords[]): RecordSet {
     srvGroupEnds: Int32Array.from(groupEnds),
     v4: bestTier(sorted, 4),
     v6: bestTier(sorted, 6),
+    preassembled: {},
   };
 }
 
