@@ -7,6 +7,8 @@ import { TYPE, addressRdata, answerFragment, encodeName, recordTail, reverseName
 
 /** One instance's records, as fragments ready to copy. */
 export interface InstanceRecords {
+  /** What they were built from: reused while the registry keeps the same instance object and weight. */
+  instance: Instance;
   priority: number;
   /** The weight DNS publishes and orders by. */
   weight: number;
@@ -71,14 +73,24 @@ export function instanceTargetName(instance: Pick<Instance, 'id' | 'service'>, d
   return `${instance.id}.${instance.service}.instance.${domain}`;
 }
 
-/** Builds the records of a service from the instances DNS may answer with, at the weights it publishes. */
-export function buildServiceRecords(answerable: readonly Answerable[], domain: string, ttl: number): ServiceRecords | null {
+/**
+ * Builds the records of a service from the instances DNS may answer with, at the weights it
+ * publishes. The fragments of instances unchanged since `previous` are reused, so a change to one
+ * instance of a large service re-encodes one instance, not all of them.
+ */
+export function buildServiceRecords(
+  answerable: readonly Answerable[],
+  domain: string,
+  ttl: number,
+  previous: ServiceRecords | null = null,
+): ServiceRecords | null {
   if (answerable.length === 0) return null;
   const byId = new Map<string, InstanceRecords>();
   const tagged = new Map<string, InstanceRecords[]>();
   const all: InstanceRecords[] = [];
   for (const { instance, weight } of answerable) {
-    const records = buildInstanceRecords(instance, domain, ttl, weight);
+    const known = previous?.byId.get(instance.id);
+    const records = known && known.instance === instance && known.weight === weight ? known : buildInstanceRecords(instance, domain, ttl, weight);
     byId.set(instance.id, records);
     all.push(records);
     for (const tag of instance.tags) {
@@ -97,6 +109,7 @@ function buildInstanceRecords(instance: Instance, domain: string, ttl: number, w
   const { type, rdata } = addressRdata(instance.address);
   const metaStrings = Object.entries(instance.meta).map(([key, value]) => `${key}=${value}`);
   return {
+    instance,
     priority: instance.priority,
     weight,
     family: type === TYPE.A ? 4 : 6,

@@ -20,6 +20,8 @@ interface ServiceSlot {
   hash: number;
   /** Built records; null when none is answerable; undefined until built (again) after a change. */
   records: ServiceRecords | null | undefined;
+  /** The records before the last change, whose unchanged instances the rebuild reuses. */
+  stale: ServiceRecords | null;
   /** The next slot whose name has the same hash. */
   next: ServiceSlot | undefined;
 }
@@ -106,7 +108,7 @@ export class Zone {
       // Only registered services get a slot, so random query names cannot grow these maps.
       if (!this.#view.answerable(name)) return null;
       const bytes = Buffer.from(name, 'latin1');
-      slot = { name, bytes, hash: labelHash(bytes, 0, bytes.length), records: undefined, next: undefined };
+      slot = { name, bytes, hash: labelHash(bytes, 0, bytes.length), records: undefined, stale: null, next: undefined };
       this.#services.set(name, slot);
       slot.next = this.#byHash.get(slot.hash);
       this.#byHash.set(slot.hash, slot);
@@ -117,7 +119,8 @@ export class Zone {
         this.#dropSlot(slot);
         return null;
       }
-      slot.records = buildServiceRecords(answerable, this.domain, this.ttl);
+      slot.records = buildServiceRecords(answerable, this.domain, this.ttl, slot.stale);
+      slot.stale = null;
     }
     return slot.records;
   }
@@ -162,7 +165,10 @@ export class Zone {
 
   #invalidate(service: string): void {
     const slot = this.#services.get(service);
-    if (slot) slot.records = undefined;
+    if (slot && slot.records !== undefined) {
+      slot.stale = slot.records;
+      slot.records = undefined;
+    }
     this.#reverse = null;
     this.#serial = (this.#serial + 1) >>> 0;
     this.#soaTail = this.#buildSoaTail();
