@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
 import { eventually, startEtcd, type EtcdCluster } from './helpers/etcd.ts';
 import { spawnSignpost, type SignpostProcess } from './helpers/process.ts';
+import type { RemoteChange } from '../src/store/store.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 let prefixes = 0;
@@ -230,5 +231,43 @@ describe('a three-member etcd cluster', () => {
     await eventually(() => (acknowledged.every((id) => b.registry.get('stream', id)) ? true : undefined), 10_000, 'B to have every acknowledged one');
     expect(acknowledged.every((id) => a.registry.get('stream', id))).toBe(true);
     console.log(`leader kill: ${acknowledged.length} acknowledged, ${failed} refused with 503 during the election`);
+  }, 60_000);
+});
+
+describe('a watch whose revision was compacted', () => {
+  it('re-reads the prefix and hands the registry what changed meanwhile, then follows again', async () => {
+    const etcd = await startEtcd(1);
+    const prefix = freshPrefix();
+    const a = await node(etcd, prefix);
+    const hosts = etcd.members.map((member) => member.endpoint);
+    const client = new Etcd3({ hosts: hosts.map((host) => `http://${host}`) });
+    const { EtcdStore } = await import('../src/store/etcd.ts');
+    let b: Awaited<ReturnType<typeof EtcdStore.open>> | undefined;
+    try {
+      await a.register('web', 'keep', { address: '127.0.3.1', port: 80, ttl: 60 });
+      await a.register('web', 'gone', { address: '127.0.3.2', port: 80, ttl: 60 });
+      // B reads its snapshot now, and starts watching from it only later, as a node whose watch broke would.
+      b = await EtcdStore.open(hosts, prefix);
+      expect((await b.load()).map((registration) => registration.id).sort()).toEqual(['gone', 'keep']);
+      await a.register('web', 'new', { address: '127.0.3.3', port: 80, ttl: 60 });
+      expect((await fetch(`${a.url}/v1/services/web/instances/gone`, { method: 'DELETE' })).status).toBe(204);
+      // Compact the history past B's snapshot: those events can no longer be replayed to it.
+      const revision = Number((await client.put(`${prefix}marker`).value('x').exec()).header.revision);
+      await client.kv.compact({ revision: String(revision), physical: true });
+
+      const changes: RemoteChange[] = [];
+      b.follow((change) => changes.push(change));
+      const saw = (kind: RemoteChange['kind'], id: string) =>
+        changes.some((change) => change.kind === kind && (change.kind === 'put' ? change.registration.id : 'id' in change ? change.id : '') === id);
+      await eventually(() => (saw('put', 'new') && saw('delete', 'gone') ? true : undefined), 10_000, 'the re-read to deliver the missed changes');
+      // And the watch it re-established carries later changes.
+      await a.register('web', 'later', { address: '127.0.3.4', port: 80, ttl: 60 });
+      await eventually(() => (saw('put', 'later') ? true : undefined), 10_000, 'the new watch to deliver a later change');
+    } finally {
+      await b?.close();
+      client.close();
+      await a.close();
+      await etcd.close();
+    }
   }, 60_000);
 });
