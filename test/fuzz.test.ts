@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSignpost, type SignpostProcess } from './helpers/process.ts';
-import { decode, query } from './helpers/signpost.ts';
+import { decode, query, sendTcp } from './helpers/signpost.ts';
 
 const PACKETS = Number(process.env.FUZZ_PACKETS ?? 120_000);
 /** Share of the packets sent over TCP instead of UDP. */
@@ -212,23 +212,7 @@ describe('fuzzing the DNS listeners', () => {
     expect(packet.header.id).toBe(4242);
     expect(packet.answers.map((answer) => answer.address)).toEqual(['10.0.0.1']);
     expect(udpMs).toBeLessThan(500);
-    const tcpReply = await new Promise<Buffer>((resolve, reject) => {
-      const socket = net.connect(server.dnsPort, '127.0.0.1');
-      let data = Buffer.alloc(0);
-      socket.on('data', (chunk) => {
-        data = Buffer.concat([data, chunk]);
-        if (data.length >= 2 && data.length >= 2 + data.readUInt16BE(0)) {
-          socket.destroy();
-          resolve(data.subarray(2, 2 + data.readUInt16BE(0)));
-        }
-      });
-      socket.on('error', reject);
-      const message = query('_web._tcp.service.local', 'SRV');
-      const framed = Buffer.alloc(2 + message.length);
-      framed.writeUInt16BE(message.length, 0);
-      message.copy(framed, 2);
-      socket.write(framed);
-    });
+    const tcpReply = await sendTcp(server.dnsPort, query('_web._tcp.service.local', 'SRV'));
     expect(decode(tcpReply).answers.map((answer) => answer.port)).toEqual([8080]);
     // And the HTTP API is fine too.
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
