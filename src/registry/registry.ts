@@ -411,8 +411,11 @@ export class Registry implements RegistryView {
   }
 
   #remove(instance: Instance, reason: 'request' | 'critical'): void {
+    const instances = this.#services.get(instance.service);
+    // Already gone: with a shared store, this node's own deletion can come back on the watch (and be
+    // applied) before the store call that made it returns.
+    if (instances?.get(instance.id) !== instance) return;
     this.#clearTimers(instance);
-    const instances = this.#services.get(instance.service)!;
     instances.delete(instance.id);
     if (instances.size === 0) this.#services.delete(instance.service);
     this.#emit({ type: 'deregister', index: this.#bump(instance.service), instance, reason });
