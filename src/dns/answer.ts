@@ -296,12 +296,12 @@ function writePreassembled(orders: Preassembled): boolean {
   const draw = Math.random();
   let k = 0;
   while (cumulative[k] <= draw && k < cumulative.length - 1) k++;
-  const start = orders.bodyStart[k];
-  const end = orders.bodyStart[k + 1];
+  const body = orders.bodyViews[k];
   const base = q.pos;
-  if (base + end - start > q.limit) return false;
+  if (base + body.length > q.limit) return false;
   const out = q.out;
-  q.pos = copyRange(orders.bodies, start, end, out, base);
+  out.set(body, base);
+  q.pos = base + body.length;
   // Glue owners point at the SRV targets, wherever this response put the body.
   const pointers = orders.pointers;
   for (let i = k * orders.glue * 2, last = i + orders.glue * 2; i < last; i += 2) {
@@ -459,7 +459,11 @@ function start(
   q.additionals = 0;
   q.truncated = false;
   // Header and question, copied as sent: the ID, and the name's letter case (0x20 randomisation).
-  q.pos = copyRange(query, 0, questionEnd, out, 0);
+  // A usual query is copied whole with one TypedArray#set (what follows the question is written
+  // over), which beats a byte loop or a sub-range view.
+  if (query.length <= DNS_LIMITS.classicUdpBytes) out.set(query, 0);
+  else copyRange(query, 0, questionEnd, out, 0);
+  q.pos = questionEnd;
   return true;
 }
 
@@ -472,7 +476,7 @@ function fits(bytes: number): boolean {
 /** Appends an answer record; false (and TC) when it does not fit. */
 function add(fragment: Buffer): boolean {
   if (!fits(fragment.length)) return false;
-  fragment.copy(q.out, q.pos);
+  q.out.set(fragment, q.pos);
   q.pos += fragment.length;
   q.answers++;
   return true;
@@ -524,7 +528,7 @@ function addSoa(zone: Zone, section: 'answer' | 'authority'): void {
   const out = q.out;
   out[q.pos] = 0xc0 | (q.apexOffset >> 8);
   out[q.pos + 1] = q.apexOffset & 0xff;
-  tail.copy(out, q.pos + 2);
+  out.set(tail, q.pos + 2);
   q.pos += 2 + tail.length;
   if (section === 'answer') q.answers++;
   else q.authorities++;
@@ -543,11 +547,17 @@ function finish(rcode: number, authoritative: boolean): number {
   if (authoritative) flags |= FLAG_AA;
   if (q.truncated) flags |= FLAG_TC;
   if (q.recursionAvailable) flags |= FLAG_RA;
-  out.writeUInt16BE(flags, 2);
-  out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(q.answers, 6);
-  out.writeUInt16BE(q.authorities, 8);
-  out.writeUInt16BE(additionals, 10);
+  // Byte by byte: Buffer#writeUInt16BE's range checks cost more than the writes, once per response.
+  out[2] = flags >> 8;
+  out[3] = flags & 0xff;
+  out[4] = 0;
+  out[5] = 1;
+  out[6] = q.answers >> 8;
+  out[7] = q.answers & 0xff;
+  out[8] = q.authorities >> 8;
+  out[9] = q.authorities & 0xff;
+  out[10] = additionals >> 8;
+  out[11] = additionals & 0xff;
   return q.pos;
 }
 

@@ -17,6 +17,8 @@ export interface Preassembled {
   bodies: Buffer;
   /** Order k's bytes are bodies[bodyStart[k], bodyStart[k + 1]). */
   bodyStart: Int32Array;
+  /** Order k's bytes as a view made once, so a query copies them with one TypedArray#set and makes no object. */
+  bodyViews: Buffer[];
   /** Per order, per glue record: [where its owner pointer goes, where the SRV target it points to is], relative to the body. */
   pointers: Int32Array;
   answers: number;
@@ -78,7 +80,9 @@ function assemble(orders: Order[], bodies: Buffer[], pointers: Int32Array, answe
   cumulative[orders.length - 1] = 1;
   const bodyStart = new Int32Array(orders.length + 1);
   bodies.forEach((body, k) => (bodyStart[k + 1] = bodyStart[k] + body.length));
-  return { cumulative, bodies: Buffer.concat(bodies), bodyStart, pointers, answers, glue };
+  const all = Buffer.concat(bodies);
+  const bodyViews = bodies.map((_, k) => all.subarray(bodyStart[k], bodyStart[k + 1]));
+  return { cumulative, bodies: all, bodyStart, bodyViews, pointers, answers, glue };
 }
 
 /**

@@ -46,8 +46,12 @@ export interface RecordSet {
   /** A and AAAA answers hold only the best (lowest) priority tier of their address family: record numbers. */
   v4: Int32Array;
   v6: Int32Array;
-  /** Every order pre-assembled (orders.ts), built on first use for small sets; null: too large. */
-  preassembled: { srv?: Preassembled | null; v4?: Preassembled | null; v6?: Preassembled | null };
+  /**
+   * Every order pre-assembled (orders.ts), built on first use for small sets; null: not built yet.
+   * Created with all three fields, so every set's cache has one shape and the query path's
+   * property loads stay monomorphic (fields added in first-use order made them megamorphic).
+   */
+  preassembled: { srv: Preassembled | null; v4: Preassembled | null; v6: Preassembled | null };
 }
 
 /** Where, in `RecordSet.bytes`, a record's SRV answer, glue tail, target name and address answer start and end. */
@@ -152,7 +156,7 @@ function buildRecordSet(records: InstanceRecords[]): RecordSet {
     srvGroupEnds: Int32Array.from(groupEnds),
     v4: bestTier(sorted, 4),
     v6: bestTier(sorted, 6),
-    preassembled: {},
+    preassembled: { srv: null, v4: null, v6: null },
   };
 }
 

@@ -52,6 +52,10 @@ export class ResponseRateLimiter {
   readonly #slip: number;
   readonly #exempt: (address: string) => boolean;
   readonly #exemptMemo = new Map<string, boolean>();
+  // The last address asked about: a burst of queries from one client (a resolver, a load balancer)
+  // is answered by one string comparison, where the memo would hash the fresh address string.
+  #lastAddress = '';
+  #lastExempt = false;
   readonly #buckets: LRUCache<string, Bucket>;
   /** Responses dropped and slipped since start, for logs and tests. */
   dropped = 0;
@@ -102,12 +106,15 @@ export class ResponseRateLimiter {
   }
 
   #isExempt(address: string): boolean {
+    if (address === this.#lastAddress) return this.#lastExempt;
     let exempt = this.#exemptMemo.get(address);
     if (exempt === undefined) {
       if (this.#exemptMemo.size >= EXEMPT_MEMO_MAX) this.#exemptMemo.clear();
       exempt = this.#exempt(address);
       this.#exemptMemo.set(address, exempt);
     }
+    this.#lastAddress = address;
+    this.#lastExempt = exempt;
     return exempt;
   }
 }

@@ -85,11 +85,18 @@ export function nameKey(buf: Buffer, start: number, end: number, trailing = 0): 
  * an extended rcode, version 0, no options. Returns the offset after it.
  */
 export function writeOpt(out: Buffer, at: number, udpPayloadBytes: number, rcode: number): number {
+  // Byte by byte: this runs once per response, where Buffer#writeUInt16BE's range checks show up.
   out[at] = 0;
-  out.writeUInt16BE(TYPE.OPT, at + 1);
-  out.writeUInt16BE(udpPayloadBytes, at + 3);
-  out.writeUInt32BE((rcode >> 4) << 24, at + 5);
-  out.writeUInt16BE(0, at + 9);
+  out[at + 1] = TYPE.OPT >> 8;
+  out[at + 2] = TYPE.OPT & 0xff;
+  out[at + 3] = udpPayloadBytes >> 8;
+  out[at + 4] = udpPayloadBytes & 0xff;
+  out[at + 5] = (rcode >> 4) & 0xff;
+  out[at + 6] = 0;
+  out[at + 7] = 0;
+  out[at + 8] = 0;
+  out[at + 9] = 0;
+  out[at + 10] = 0;
   return at + OPT_RECORD_BYTES;
 }
 
