@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../src/config.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const NODE = path.join(ROOT, 'node_modules/.bin/node');
@@ -74,7 +75,7 @@ export async function launch(name: string, args: string[], readyMessage: string)
 
 /** `signpost serve` on ephemeral loopback ports with extra flags; resolves with its ports. */
 export async function launchSignpost(name: string, flags: string[]): Promise<Launched & { dnsPort: number; httpPort: number; url: string }> {
-  const launched = await launch(name, [CLI, 'serve', '--dns', `${HOST}:0`, '--http', `${HOST}:0`, ...flags], 'signpost ready');
+  const launched = await launch(name, [...NODE_FLAGS, CLI, 'serve', '--dns', `${HOST}:0`, '--http', `${HOST}:0`, ...flags], 'signpost ready');
   const httpPort = portOf(launched.ready.http);
   return { ...launched, dnsPort: portOf(launched.ready.dns), httpPort, url: `http://${HOST}:${httpPort}` };
 }

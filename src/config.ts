@@ -90,6 +90,16 @@ export interface HostPort {
   port: number;
 }
 
+/**
+ * Node flags `signpost serve` runs with: package.json's `start` script and bin/signpost.js pass
+ * them (a test checks that they agree with this list), and the benchmarks and tests start the
+ * server with them too. V8 sizes its young generation by recent allocation, between 1 MB and
+ * 64 MB on Node 24, and hands memory back when allocation slows, so under steady load RSS stepped
+ * by ~30 MB, up or down, minutes apart (BENCHMARKS.md, soak). Fixing the semi-spaces at 16 MB
+ * keeps RSS flat from the first minute; scavenges stay cheap, as they cost by live objects.
+ */
+export const NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=16'] as const;
+
 export const DEFAULTS = {
   dns: '127.0.0.1:8600',
   http: '127.0.0.1:8500',

@@ -1,10 +1,11 @@
 // `signpost serve` as users run it: flags, environment variables, `npm start --`, --help, signals.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
+import { NODE_FLAGS } from '../src/config.ts';
 import { runCli, spawnSignpost, type SignpostProcess } from './helpers/process.ts';
 
 const execFileAsync = promisify(execFile);
@@ -72,5 +73,19 @@ it('`npm start -- FLAGS` passes the flags through', async () => {
   });
   started.push(server);
   expect(await dig(server.dnsPort, 'npm.test', 'SOA', '+short')).toMatch(/^ns\.npm\.test\. hostmaster\.npm\.test\./);
+  expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+});
+
+it('`npm start` and `npx signpost` (bin/signpost.js) both run Node with NODE_FLAGS', async () => {
+  const root = new URL('..', import.meta.url).pathname;
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  expect(scripts.start).toBe(`node ${NODE_FLAGS.join(' ')} src/cli.ts serve`);
+  // The bin entry's shebang (env -S) starts Node itself: the spawned process is that Node.
+  const server = await spawnSignpost(['--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--store', 'memory'], {
+    command: [join(root, 'bin/signpost.js'), 'serve'],
+  });
+  started.push(server);
+  const argv = readFileSync(`/proc/${server.child.pid}/cmdline`, 'utf8').split('\0');
+  expect(argv).toEqual(expect.arrayContaining([...NODE_FLAGS]));
   expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
 });

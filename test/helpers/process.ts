@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { NODE_FLAGS } from '../../src/config.ts';
 
 export interface SignpostProcess {
   child: ChildProcess;
@@ -25,7 +26,7 @@ export async function spawnSignpost(
   args: string[],
   options: { env?: Record<string, string>; command?: [string, ...string[]] } = {},
 ): Promise<SignpostProcess> {
-  const [file, ...prefix] = options.command ?? [NODE, CLI, 'serve'];
+  const [file, ...prefix] = options.command ?? [NODE, ...NODE_FLAGS, CLI, 'serve'];
   const child = spawn(file, [...prefix, ...args], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
