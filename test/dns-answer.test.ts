@@ -173,6 +173,25 @@ describe('negative answers and the apex', () => {
   });
 });
 
+describe('many services', () => {
+  it('finds each of 300 services, in any letter case, and none of those deregistered', async () => {
+    // Past the lookup table's first sizes (64, 128, 256 buckets): every service stays findable.
+    for (let n = 0; n < 300; n++) await registry.register(registration(`svc${n}`, 'a', { address: `10.1.${n >> 8}.${n & 0xff}` }));
+    for (let n = 0; n < 300; n++) {
+      const name = n % 2 ? `SVC${n}.service.local` : `svc${n}.service.local`;
+      expect(askName(name, 'A').answers.map((record) => record.address)).toEqual([`10.1.${n >> 8}.${n & 0xff}`]);
+    }
+    for (let n = 0; n < 300; n += 3) await registry.deregister(`svc${n}`, 'a');
+    for (let n = 0; n < 300; n++) {
+      const reply = askName(`svc${n}.service.local`, 'A');
+      if (n % 3 === 0) expect(reply.header.rcode, `svc${n}`).toBe(Packet.RCODE.NXDOMAIN);
+      else expect(reply.answers.map((record) => record.address), `svc${n}`).toEqual([`10.1.${n >> 8}.${n & 0xff}`]);
+    }
+    await registry.register(registration('svc0', 'b', { address: '10.9.9.9' }));
+    expect(askName('svc0.service.local', 'A').answers.map((record) => record.address)).toEqual(['10.9.9.9']);
+  });
+});
+
 describe('letter case (0x20) and IDs', () => {
   it('matches case-insensitively and echoes the question exactly as sent', () => {
     const message = query('WeB.SeRvIcE.LoCaL', 'A', { id: 0xbeef });

@@ -263,15 +263,14 @@ function answerSet(zone: Zone, set: RecordSet | undefined, srvOnly: boolean): nu
   const qtype = q.qtype;
   const small = set.count <= MAX_PREASSEMBLED_RECORDS;
   if (qtype === TYPE.SRV || qtype === TYPE.ANY) {
-    const all = small ? (set.preassembled.srv ??= preassembleSrv(set)) : null;
+    const all = small ? (set.srvOrders ??= preassembleSrv(set)) : null;
     return all && writePreassembled(all) ? finish(RCODE.NOERROR, true) : answerSrv(set);
   }
   if (!srvOnly && (qtype === TYPE.A || qtype === TYPE.AAAA)) {
     const tier = qtype === TYPE.A ? set.v4 : set.v6;
     if (tier.length === 0) return noData(zone);
     if (small) {
-      const cache = set.preassembled;
-      const tierOrders = qtype === TYPE.A ? (cache.v4 ??= preassembleAddresses(set, tier)) : (cache.v6 ??= preassembleAddresses(set, tier));
+      const tierOrders = qtype === TYPE.A ? (set.v4Orders ??= preassembleAddresses(set, tier)) : (set.v6Orders ??= preassembleAddresses(set, tier));
       if (writePreassembled(tierOrders)) return finish(RCODE.NOERROR, true);
     }
     drawOrder(set.drawWeight, tier, 0, tier.length, 0);

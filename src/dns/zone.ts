@@ -22,7 +22,7 @@ interface ServiceSlot {
   records: ServiceRecords | null | undefined;
   /** The records before the last change, whose unchanged instances the rebuild reuses. */
   stale: ServiceRecords | null;
-  /** The next slot whose name has the same hash. */
+  /** The next slot in the same bucket of `Zone.#buckets`. */
   next: ServiceSlot | undefined;
 }
 
@@ -48,6 +48,9 @@ function sameLabel(lower: Buffer, buf: Buffer, start: number, end: number): bool
   return true;
 }
 
+/** Buckets of the service hash table at first; a power of two. */
+const INITIAL_BUCKETS = 64;
+
 /** SOA timers for secondaries; Signpost has none, so these are conventional values. */
 const SOA_REFRESH = 3600;
 const SOA_RETRY = 600;
@@ -64,7 +67,12 @@ export class Zone {
   readonly #view: RegistryView;
   /** Registered services seen by a query, by name and by the hash of their name's bytes. */
   readonly #services = new Map<string, ServiceSlot>();
-  readonly #byHash = new Map<number, ServiceSlot>();
+  /**
+   * The same slots by the hash of their name: an array of chains (slot.next) indexed by the hash's
+   * low bits, doubled whenever there are more slots than buckets. This runs per query, where an
+   * array load is cheaper than a Map lookup (a builtin call, ~1% of a loaded server's profile).
+   */
+  #buckets: Array<ServiceSlot | undefined> = new Array<ServiceSlot | undefined>(INITIAL_BUCKETS).fill(undefined);
   /** PTR answers by reverse name, over every service; built on the first reverse lookup after any change. */
   #reverse: Map<string, Buffer[]> | null = null;
   readonly #mname: Buffer;
@@ -110,8 +118,7 @@ export class Zone {
       const bytes = Buffer.from(name, 'latin1');
       slot = { name, bytes, hash: labelHash(bytes, 0, bytes.length), records: undefined, stale: null, next: undefined };
       this.#services.set(name, slot);
-      slot.next = this.#byHash.get(slot.hash);
-      this.#byHash.set(slot.hash, slot);
+      this.#link(slot);
     }
     if (slot.records === undefined) {
       const answerable = this.#view.answerable(name);
@@ -130,8 +137,9 @@ export class Zone {
    * seen before is found by hashing the bytes: no string is made on the query path.
    */
   serviceAt(buf: Buffer, start: number, end: number): ServiceRecords | null {
-    for (let slot = this.#byHash.get(labelHash(buf, start, end)); slot; slot = slot.next) {
-      if (sameLabel(slot.bytes, buf, start, end)) return slot.records !== undefined ? slot.records : this.service(slot.name);
+    const hash = labelHash(buf, start, end);
+    for (let slot = this.#buckets[hash & (this.#buckets.length - 1)]; slot; slot = slot.next) {
+      if (slot.hash === hash && sameLabel(slot.bytes, buf, start, end)) return slot.records !== undefined ? slot.records : this.service(slot.name);
     }
     return this.service(buf.toString('latin1', start, end).toLowerCase());
   }
@@ -153,14 +161,35 @@ export class Zone {
 
   #dropSlot(slot: ServiceSlot): void {
     this.#services.delete(slot.name);
-    let head = this.#byHash.get(slot.hash);
+    const bucket = slot.hash & (this.#buckets.length - 1);
+    let head = this.#buckets[bucket];
     if (head === slot) {
-      if (slot.next) this.#byHash.set(slot.hash, slot.next);
-      else this.#byHash.delete(slot.hash);
+      this.#buckets[bucket] = slot.next;
       return;
     }
     while (head && head.next !== slot) head = head.next;
     if (head) head.next = slot.next;
+  }
+
+  /** Puts a slot just added to #services into its bucket, doubling the buckets when slots outnumber them. */
+  #link(slot: ServiceSlot): void {
+    if (this.#services.size > this.#buckets.length) {
+      this.#rehash(this.#buckets.length * 2);
+      return;
+    }
+    const bucket = slot.hash & (this.#buckets.length - 1);
+    slot.next = this.#buckets[bucket];
+    this.#buckets[bucket] = slot;
+  }
+
+  #rehash(size: number): void {
+    const buckets = new Array<ServiceSlot | undefined>(size).fill(undefined);
+    for (const slot of this.#services.values()) {
+      const bucket = slot.hash & (size - 1);
+      slot.next = buckets[bucket];
+      buckets[bucket] = slot;
+    }
+    this.#buckets = buckets;
   }
 
   #invalidate(service: string): void {
