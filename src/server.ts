@@ -10,6 +10,7 @@ import { HealthChecker } from './health/checks.ts';
 import { buildHttpApp } from './http/app.ts';
 import { instanceJson } from './http/routes/instances.ts';
 import { loadTokenFile, type TokenSet } from './http/tokens.ts';
+import { Metrics } from './metrics/metrics.ts';
 import { Registry } from './registry/registry.ts';
 import type { RegistryEvent } from './registry/types.ts';
 import { openStore } from './store/open.ts';
@@ -72,8 +73,9 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   const zone = new Zone(registry, { domain: config.domain, ttl: config.dnsTtl, nameServerAddress: config.dns.host });
   const forwarder = createForwarder(config, log);
   let dnsServer: DnsServer | undefined;
-  const app = buildHttpApp({ registry, watches, logger: log, isDnsUp: () => dnsServer !== undefined, tokens: () => tokens, limits: config });
   const rrl = new ResponseRateLimiter({ perSecond: config.dnsRateLimit, slip: config.dnsRateLimitSlip, exempt: addressMatcher(config.rateLimitExempt) });
+  const metrics = new Metrics({ registry, watches, dns: () => dnsServer, rrl, forwarder });
+  const app = buildHttpApp({ registry, watches, logger: log, isDnsUp: () => dnsServer !== undefined, tokens: () => tokens, limits: config, metrics });
   const tcp = {
     maxConnections: config.dnsTcpMaxConnections,
     maxPerClient: config.dnsTcpMaxPerClient,
@@ -87,6 +89,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   } catch (error) {
     await dnsServer?.close();
     await app.close();
+    metrics.close();
     checker.close();
     watches.close();
     await registry.close();
@@ -139,6 +142,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
         const dns = dnsServer;
         dnsServer = undefined;
         await Promise.all([dns?.close(), app.close()]);
+        metrics.close();
         checker.close();
         watches.close();
         await registry.close();

@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config.ts';
+import { DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
 import type { ResponseRateLimiter } from './rrl.ts';
 import { listenTcp, type TcpLimits, type TcpListener } from './tcp.ts';
@@ -10,6 +11,10 @@ import type { Zone } from './zone.ts';
 export interface DnsServer {
   /** The bound address; the port is the real one when 0 was asked for. */
   address: HostPort;
+  /** What the listeners did since start (replies by rcode, packets ignored, connections refused). */
+  counters: DnsCounters;
+  /** TCP connections open now. */
+  readonly tcpConnections: number;
   close(): Promise<void>;
 }
 
@@ -25,13 +30,18 @@ export interface DnsServerOptions {
 
 export async function startDnsServer(listen: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger, options: DnsServerOptions = {}): Promise<DnsServer> {
   const attempts = listen.port === 0 ? 5 : 1;
+  const counters = new DnsCounters();
   for (let attempt = 1; ; attempt++) {
-    const udp = await listenUdp(listen.host, listen.port, zone, forwarder, log, options.rrl ?? null);
+    const udp = await listenUdp(listen.host, listen.port, zone, forwarder, log, { rrl: options.rrl, counters });
     const port = udp.address().port;
     try {
-      const tcp = await listenTcp(listen.host, port, zone, forwarder, log, options.tcp);
+      const tcp = await listenTcp(listen.host, port, zone, forwarder, log, counters, options.tcp);
       return {
         address: { host: listen.host, port },
+        counters,
+        get tcpConnections() {
+          return tcp.connections;
+        },
         close: () => {
           forwarder?.close();
           return closeBoth(udp, tcp);

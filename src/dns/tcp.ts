@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { DNS_LIMITS } from '../config.ts';
 import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
+import { rcodeOf, type DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
 import type { Zone } from './zone.ts';
 
@@ -19,6 +20,7 @@ export async function listenTcp(
   zone: Zone,
   forwarder: Forwarder | null,
   log: Logger,
+  counters: DnsCounters,
   given: Partial<TcpLimits> = {},
 ): Promise<TcpListener> {
   const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...given };
@@ -33,6 +35,7 @@ export async function listenTcp(
     if (open >= limits.maxPerClient) {
       // Over its share: hang up at once, before reading anything.
       socket.destroy();
+      counters.tcpRefused++;
       const now = Date.now();
       if (now - refusedLogged > 10_000) {
         refusedLogged = now;
@@ -48,7 +51,7 @@ export async function listenTcp(
       if (left <= 0) perClient.delete(client);
       else perClient.set(client, left);
     });
-    serveConnection(socket, zone, forwarder, out, log, limits);
+    serveConnection(socket, zone, forwarder, out, log, counters, limits);
   });
   server.maxConnections = limits.maxConnections;
   server.on('error', (error) => log.warn({ err: error }, 'dns: TCP server error'));
@@ -60,6 +63,9 @@ export async function listenTcp(
     });
   });
   return {
+    get connections() {
+      return connections.size;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -87,11 +93,21 @@ export const DEFAULT_TCP_LIMITS: TcpLimits = {
 };
 
 export interface TcpListener {
+  /** Connections open now. */
+  readonly connections: number;
   /** Stops listening and drops open connections. */
   close(): Promise<void>;
 }
 
-function serveConnection(socket: net.Socket, zone: Zone, forwarder: Forwarder | null, out: Buffer, log: Logger, limits: TcpLimits): void {
+function serveConnection(
+  socket: net.Socket,
+  zone: Zone,
+  forwarder: Forwarder | null,
+  out: Buffer,
+  log: Logger,
+  counters: DnsCounters,
+  limits: TcpLimits,
+): void {
   let pending: Buffer = Buffer.alloc(0);
   let deadline: NodeJS.Timeout | undefined;
   /** Forwarded questions waiting for their upstream. */
@@ -113,6 +129,7 @@ function serveConnection(socket: net.Socket, zone: Zone, forwarder: Forwarder | 
     resumeIfAble();
   });
   const send = (message: Buffer, length: number) => {
+    counters.tcpReplies[rcodeOf(message)]++;
     const reply = Buffer.allocUnsafe(2 + length);
     reply.writeUInt16BE(length, 0);
     message.copy(reply, 2, 0, length);
@@ -156,6 +173,7 @@ function serveConnection(socket: net.Socket, zone: Zone, forwarder: Forwarder | 
       if (length === 0) {
         // Nothing sensible to say (a response, or garbage too short to be a query): hang up.
         socket.destroy();
+        counters.tcpHungUp++;
         return;
       }
       send(out, length);

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { DNS_LIMITS } from '../config.ts';
 import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
+import { rcodeOf, type DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
 import { DROP, SLIP, slipped, type ResponseRateLimiter } from './rrl.ts';
 import type { Zone } from './zone.ts';
@@ -14,6 +15,7 @@ import type { Zone } from './zone.ts';
  * hold its buffer after returning. Forwarded replies go back through this socket to the address
  * and port the query came from, and nowhere else. With `rrl`, every reply (zone, cached or
  * forwarded) passes the response-rate limit first: dropped, sent, or sent truncated (slip).
+ * Every reply sent is counted by its rcode in `counters`.
  */
 export async function listenUdp(
   host: string,
@@ -21,9 +23,10 @@ export async function listenUdp(
   zone: Zone,
   forwarder: Forwarder | null,
   log: Logger,
-  rrl: ResponseRateLimiter | null = null,
+  { rrl = null, counters }: { rrl?: ResponseRateLimiter | null; counters: DnsCounters },
 ): Promise<dgram.Socket> {
   const limiter = rrl?.enabled ? rrl : null;
+  const replies = counters.udpReplies;
   const family = isIPv6(host) ? 6 : 4;
   const socket = dgram.createSocket({
     type: family === 6 ? 'udp6' : 'udp4',
@@ -51,16 +54,21 @@ export async function listenUdp(
           if (verdict === DROP) return;
           if (verdict === SLIP) reply = reply.subarray(0, slipped(reply, reply.length));
         }
+        replies[rcodeOf(reply)]++;
         socket.send(reply, peer.port, peer.address);
       });
       return;
     }
-    if (length === 0) return;
+    if (length === 0) {
+      counters.udpIgnored++;
+      return;
+    }
     if (limiter !== null) {
       const verdict = limiter.check(peer.address, out, length, performance.now());
       if (verdict === DROP) return;
       if (verdict === SLIP) length = slipped(out, length);
     }
+    replies[rcodeOf(out)]++;
     const reply = Buffer.allocUnsafe(length);
     out.copy(reply, 0, 0, length);
     socket.send(reply, peer.port, peer.address);

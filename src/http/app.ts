@@ -10,6 +10,7 @@ import { installAuth } from './auth.ts';
 import { HttpError, installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { watchRoutes } from './routes/watch.ts';
 import type { TokenSet } from './tokens.ts';
@@ -28,6 +29,13 @@ export type HttpLimits = Pick<
   | 'readRequiresToken'
 >;
 
+/** Where request counts go and `/metrics` comes from (src/metrics). */
+export interface HttpMetrics {
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
 export interface HttpAppOptions {
   registry: Registry;
   watches: WatchHub;
@@ -36,6 +44,8 @@ export interface HttpAppOptions {
   /** The current tokens; null or absent: no token file, writes are open. */
   tokens?: () => TokenSet | null;
   limits?: Partial<HttpLimits>;
+  /** Absent: no request metrics and no `/metrics` route. */
+  metrics?: HttpMetrics;
 }
 
 /**
@@ -52,7 +62,7 @@ class RequestLog extends LogController {
 }
 
 /** The HTTP API: a thin layer over the registry. Not listening yet; the caller decides where. */
-export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {} }: HttpAppOptions): FastifyInstance {
+export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics }: HttpAppOptions): FastifyInstance {
   const limits: HttpLimits = { ...resolveConfig(), ...given };
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -77,6 +87,13 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
   app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
+  if (metrics) {
+    // Every reply, refusals by the guards below included; by route pattern, so ids stay out of labels.
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
   if (limits.httpMaxEventLoopDelay > 0) {
     // Sheds HTTP load (503, Retry-After) while the event loop lags, so DNS, which shares it, keeps answering.
     app.register(underPressure, {
@@ -106,5 +123,6 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   app.register(serviceRoutes, { registry, watches });
   app.register(watchRoutes, { registry, watches });
   app.register(healthRoutes, { isDnsUp, watches, registry });
+  if (metrics) app.register(metricsRoutes, { metrics });
   return app;
 }

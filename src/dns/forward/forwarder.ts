@@ -52,6 +52,10 @@ export class Forwarder implements Recursion {
   #preferred = 0;
   /** Upstreams whose last try failed, so a failure is logged once, not per question. */
   readonly #failing = new Set<number>();
+  /** Since start, for metrics: questions answered from the cache, tries sent upstream, tries that got no answer. */
+  cacheHits = 0;
+  upstreamTries = 0;
+  upstreamFailures = 0;
 
   constructor(options: ForwarderOptions) {
     if (options.upstreams.length === 0) throw new Error('a forwarder needs at least one upstream');
@@ -65,7 +69,14 @@ export class Forwarder implements Recursion {
     if (this.#cache === null) return 0;
     const now = performance.now();
     const answer = this.#cache.get(questionKey(query, question), now);
-    return answer === undefined ? 0 : writeCachedReply(query, question, answer, now, out);
+    if (answer === undefined) return 0;
+    this.cacheHits++;
+    return writeCachedReply(query, question, answer, now, out);
+  }
+
+  /** Answers in the cache now (some may have expired and not been evicted yet). */
+  get cachedAnswers(): number {
+    return this.#cache?.size ?? 0;
   }
 
   /**
@@ -126,9 +137,11 @@ export class Forwarder implements Recursion {
     const upstream = this.upstreams[index];
     const { log } = this.#options;
     let reply: Buffer;
+    this.upstreamTries++;
     try {
       reply = await exchange(upstream, question, this.#options.timeoutMs, signal);
     } catch (error) {
+      this.upstreamFailures++;
       if (signal.aborted) return null;
       if (!this.#failing.has(index)) {
         this.#failing.add(index);
@@ -142,6 +155,7 @@ export class Forwarder implements Recursion {
     const parsed = readReply(reply, HEADER_BYTES + question.length);
     if (parsed === null || !isAnswerRcode(parsed.rcode)) {
       // SERVFAIL, REFUSED and the like say the upstream could not answer this question: try the next.
+      this.upstreamFailures++;
       log.debug({ upstream: formatHostPort(upstream), rcode: parsed?.rcode ?? 'malformed' }, 'dns: upstream gave no answer');
       return null;
     }

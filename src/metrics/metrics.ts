@@ -1,0 +1,178 @@
+// Prometheus metrics (prom-client) of one Signpost, served at GET /metrics.
+//
+// Hot paths keep plain numbers (DnsCounters, the rate limiter's and forwarder's counts) and this
+// module reads them when scraped (`collect`), so a DNS query never pays for a label lookup. HTTP
+// requests, which cost tens of microseconds anyway, are observed directly. Each Signpost has its own
+// prom-client registry, not the global one, so several in one process (the tests) do not collide.
+//
+// No metric has a service or instance label: their number is the users' to choose (tens of
+// thousands), which would make every scrape that large; per-service health is in the HTTP API.
+import client from 'prom-client';
+import type { DnsCounters } from '../dns/counters.ts';
+import type { Forwarder } from '../dns/forward/forwarder.ts';
+import type { ResponseRateLimiter } from '../dns/rrl.ts';
+import { RCODE } from '../dns/wire.ts';
+import type { HttpMetrics } from '../http/app.ts';
+import type { Registry } from '../registry/registry.ts';
+import { HEALTH_STATUSES, type RegistryEvent } from '../registry/types.ts';
+import type { WatchHub } from '../watch/hub.ts';
+
+export interface MetricSources {
+  registry: Registry;
+  watches: WatchHub;
+  /** The DNS listeners' counts and open TCP connections; undefined before they are up. */
+  dns: () => { counters: DnsCounters; tcpConnections: number } | undefined;
+  rrl: ResponseRateLimiter;
+  forwarder: Forwarder | null;
+}
+
+/** Header rcode → label; rcodes Signpost never sends keep their number. */
+const RCODE_NAMES: readonly string[] = Array.from({ length: 16 }, (_, code) => Object.entries(RCODE).find(([, value]) => value === code)?.[0] ?? String(code));
+
+/**
+ * Node's process metrics (CPU, memory, event-loop lag, GC), collected once per process: each
+ * collection installs observers that live as long as the process.
+ */
+let processMetrics: client.Registry | undefined;
+function processRegistry(): client.Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new client.Registry();
+    client.collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
+/** Seconds; HTTP requests of the API take about a millisecond, watches up to their wait (600 s). */
+const HTTP_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600];
+
+export class Metrics implements HttpMetrics {
+  /** This Signpost's own metrics. */
+  readonly registry = new client.Registry();
+  /** Its own and the process's, as scraped. */
+  readonly #scraped: client.Registry;
+  readonly contentType = this.registry.contentType;
+  readonly #requests: client.Counter<'method' | 'route' | 'status'>;
+  readonly #duration: client.Histogram<'method' | 'route'>;
+  readonly #unsubscribe: () => void;
+
+  constructor({ registry, watches, dns, rrl, forwarder }: MetricSources) {
+    const register = [this.registry];
+
+    /** A counter whose value lives elsewhere: set from `read` at every scrape. */
+    const mirrored = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
+      new client.Counter<L>({
+        name,
+        help,
+        labelNames,
+        registers: register,
+        collect() {
+          this.reset();
+          read((labels, value) => this.inc(labels, value));
+        },
+      });
+    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
+      new client.Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers: register,
+        collect() {
+          this.reset();
+          read((labels, value) => this.set(labels, value));
+        },
+      });
+
+    mirrored(
+      'signpost_dns_replies_total',
+      'DNS replies sent, by transport and header rcode (BADVERS, an extended rcode, counts as NOERROR; replies dropped by the rate limit are not sent and not counted).',
+      ['transport', 'rcode'],
+      (set) => {
+        const counters = dns()?.counters;
+        if (!counters) return;
+        // The rcodes Signpost sends are always listed (so rate() sees them from 0); others once seen.
+        for (let code = 0; code < 16; code++) {
+          const always = RCODE_NAMES[code] !== String(code);
+          if (always || counters.udpReplies[code] > 0) set({ transport: 'udp', rcode: RCODE_NAMES[code] }, counters.udpReplies[code]);
+          if (always || counters.tcpReplies[code] > 0) set({ transport: 'tcp', rcode: RCODE_NAMES[code] }, counters.tcpReplies[code]);
+        }
+      },
+    );
+    mirrored('signpost_dns_ignored_total', 'DNS messages given no reply: responses (QR=1) and runts; over TCP the connection is closed.', ['transport'], (set) => {
+      const counters = dns()?.counters;
+      set({ transport: 'udp' }, counters?.udpIgnored ?? 0);
+      set({ transport: 'tcp' }, counters?.tcpHungUp ?? 0);
+    });
+    gauge('signpost_dns_tcp_connections', 'DNS TCP connections open.', [], (set) => set({}, dns()?.tcpConnections ?? 0));
+    mirrored('signpost_dns_tcp_refused_total', 'DNS TCP connections refused for exceeding the per-client cap.', [], (set) => set({}, dns()?.counters.tcpRefused ?? 0));
+    mirrored('signpost_dns_rrl_dropped_total', 'UDP replies dropped by the response-rate limit.', [], (set) => set({}, rrl.dropped));
+    mirrored('signpost_dns_rrl_slipped_total', 'UDP replies the response-rate limit sent truncated (TC) instead of dropping.', [], (set) => set({}, rrl.slipped));
+    gauge('signpost_dns_rrl_buckets', 'Response-rate limit buckets held (bounded).', [], (set) => set({}, rrl.entries));
+    if (forwarder) {
+      mirrored('signpost_dns_forward_cache_hits_total', 'Questions outside the zone answered from the cache.', [], (set) => set({}, forwarder.cacheHits));
+      mirrored('signpost_dns_forward_upstream_tries_total', 'Queries sent to upstream resolvers.', [], (set) => set({}, forwarder.upstreamTries));
+      mirrored(
+        'signpost_dns_forward_upstream_failures_total',
+        'Upstream queries that got no usable answer (timeout, network error, SERVFAIL, REFUSED).',
+        [],
+        (set) => set({}, forwarder.upstreamFailures),
+      );
+      gauge('signpost_dns_forward_cache_entries', 'Forwarded answers in the cache.', [], (set) => set({}, forwarder.cachedAnswers));
+    }
+
+    gauge('signpost_services', 'Services with at least one instance.', [], (set) => set({}, registry.serviceCount));
+    gauge('signpost_instances', 'Instances by health status.', ['status'], (set) => {
+      const counts = registry.statusCounts();
+      for (const status of HEALTH_STATUSES) set({ status }, counts[status]);
+    });
+    gauge('signpost_services_protection_tripped', 'Services whose protection threshold has tripped (DNS serves every instance not in maintenance).', [], (set) =>
+      set({}, registry.protectionTrippedCount),
+    );
+    gauge('signpost_registry_index', 'The registry index: raised by every change, the X-Signpost-Index of blocking queries.', [], (set) => set({}, registry.index));
+    gauge('signpost_store_available', '1 while the store accepts writes; 0 while a shared store (etcd) cannot be reached.', [], (set) =>
+      set({}, registry.storeAvailable ? 1 : 0),
+    );
+    gauge('signpost_watches_open', 'Blocking queries and event streams open.', [], (set) => set({}, watches.open));
+    gauge('signpost_watches_max', 'The cap on open watches (--max-watches).', [], (set) => set({}, watches.max));
+
+    const events = new client.Counter<'type'>({ name: 'signpost_registry_events_total', help: 'Registry events: register, deregister, health, settings.', labelNames: ['type'], registers: register });
+    const deregistrations = new client.Counter<'reason'>({
+      name: 'signpost_deregistrations_total',
+      help: 'Instances removed, by reason: request (DELETE) or critical (critical past the grace period).',
+      labelNames: ['reason'],
+      registers: register,
+    });
+    this.#unsubscribe = registry.onEvent((event: RegistryEvent) => {
+      events.inc({ type: event.type });
+      if (event.type === 'deregister') deregistrations.inc({ reason: event.reason });
+    });
+
+    this.#requests = new client.Counter({
+      name: 'signpost_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers: register,
+    });
+    this.#duration = new client.Histogram({
+      name: 'signpost_http_request_duration_seconds',
+      help: 'HTTP request durations, by method and route pattern (watches last as long as they wait).',
+      labelNames: ['method', 'route'],
+      buckets: HTTP_DURATION_BUCKETS,
+      registers: register,
+    });
+    this.#scraped = client.Registry.merge([processRegistry(), this.registry]);
+  }
+
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    this.#requests.inc({ method, route, status: String(status) });
+    this.#duration.observe({ method, route }, seconds);
+  }
+
+  render(): Promise<string> {
+    return this.#scraped.metrics();
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    this.registry.clear();
+  }
+}
