@@ -1,6 +1,5 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { DNS_LIMITS } from '../config.ts';
 import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
@@ -50,7 +49,7 @@ export async function listenUdp(
       void forwarder!.forward(message, { ...forwardedQuestion }, peer.address).then((reply) => {
         if (!reply || !open) return;
         if (limiter !== null) {
-          const verdict = limiter.check(peer.address, reply, reply.length, performance.now());
+          const verdict = limiter.check(peer.address, reply, reply.length);
           if (verdict === DROP) return;
           if (verdict === SLIP) reply = reply.subarray(0, slipped(reply, reply.length));
         }
@@ -64,7 +63,7 @@ export async function listenUdp(
       return;
     }
     if (limiter !== null) {
-      const verdict = limiter.check(peer.address, out, length, performance.now());
+      const verdict = limiter.check(peer.address, out, length);
       if (verdict === DROP) return;
       if (verdict === SLIP) length = slipped(out, length);
     }
