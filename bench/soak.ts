@@ -22,6 +22,8 @@ const CHURN_EVERY_MS = 50;
 const CHURN_SERVICES = 20;
 const CHURN_IDS = 50;
 const RSS_EVERY_MS = 10_000;
+/** Prometheus's default scrape interval. */
+const SCRAPE_EVERY_MS = 15_000;
 const TOKEN = 'soak-token-0123456789abcdef';
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'signpost-soak-'));
@@ -51,7 +53,7 @@ async function main(): Promise<void> {
 
   const server = await launchSignpost('signpost', ['--data-dir', path.join(workDir, 'data'), '--token-file', tokenFile, '--no-recursion']);
   const authorization = `Bearer ${TOKEN}`;
-  const counts = { registrations: 0, deregistrations: 0, heartbeats: 0, httpErrors: 0 };
+  const counts = { registrations: 0, deregistrations: 0, heartbeats: 0, scrapes: 0, httpErrors: 0 };
   const errorsByStatus: Record<string, number> = {};
   const request = async (method: string, url: string, body?: unknown) => {
     try {
@@ -120,9 +122,20 @@ async function main(): Promise<void> {
     }
   })();
 
+  // A Prometheus server scraping /metrics, as a deployment would have.
+  const scrapes = (async () => {
+    while (running) {
+      await request('GET', '/metrics');
+      counts.scrapes++;
+      for (let waited = 0; running && waited < SCRAPE_EVERY_MS; waited += 500) await sleep(500);
+    }
+  })();
+
   const dns = await dnsperf(server.dnsPort, queryFile, SECONDS, { clients: 4, outstanding: 100, qps: QPS });
   running = false;
-  await Promise.all([heartbeats, churn]);
+  await Promise.all([heartbeats, churn, scrapes]);
+  const metricsText = await (await fetch(`${server.url}/metrics`, { headers: { authorization } })).text();
+  const repliesCounted = [...metricsText.matchAll(/^signpost_dns_replies_total\{[^}]*\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   clearInterval(rssTimer);
   const rssEnd = rssKiB(server.pid);
   const anonEnd = anonKiB(server.pid);
@@ -146,6 +159,8 @@ async function main(): Promise<void> {
     ['registrations (churn)', String(counts.registrations)],
     ['deregistrations (churn)', String(counts.deregistrations)],
     ['heartbeats', String(counts.heartbeats)],
+    [`/metrics scrapes (every ${SCRAPE_EVERY_MS / 1000} s)`, String(counts.scrapes)],
+    ['DNS replies counted by /metrics at the end', String(repliesCounted)],
     ['HTTP errors', `${counts.httpErrors}${counts.httpErrors ? ` (${JSON.stringify(errorsByStatus)})` : ''}`],
     ['RSS after registering', `${(rssSetup / 1024).toFixed(1)} MiB`],
     [`RSS at ${warm.t} s (start)`, `${(warm.rss / 1024).toFixed(1)} MiB`],
@@ -165,7 +180,7 @@ async function main(): Promise<void> {
     `Command: \`npm run bench:soak\` (BENCH_SOAK_SECONDS=${SECONDS}, BENCH_SOAK_QPS=${QPS}; \`-- --write\` rewrites this section). Date: ${new Date().toISOString().slice(0, 10)}.`,
     `Machine: ${os.cpus().length} cores, Linux ${os.release()}, Node ${process.versions.node}; dnsperf, this script and the server share the cores with other work.`,
     '',
-    `Load: \`signpost serve\` with its defaults (SQLite store, \`--token-file\` with one \`*\` token, DNS and HTTP rate limits on, loopback exempt), \`--no-recursion\`. While dnsperf runs, heartbeats for all ${SERVICES * INSTANCES} instances every ${HEARTBEAT_EVERY_MS / 1000} s (batches of 30 concurrent requests), and churn: every ${CHURN_EVERY_MS} ms a registration (new meta, so a durable write) or a deregistration across ${CHURN_SERVICES} services. RSS is VmRSS of /proc/PID/status, sampled every ${RSS_EVERY_MS / 1000} s; "start" is the sample after the first minute, once heaps and caches are warm.`,
+    `Load: \`signpost serve\` with its defaults (SQLite store, \`--token-file\` with one \`*\` token, DNS and HTTP rate limits on, loopback exempt), \`--no-recursion\`. While dnsperf runs, heartbeats for all ${SERVICES * INSTANCES} instances every ${HEARTBEAT_EVERY_MS / 1000} s (batches of 30 concurrent requests), churn: every ${CHURN_EVERY_MS} ms a registration (new meta, so a durable write) or a deregistration across ${CHURN_SERVICES} services, and a scrape of \`/metrics\` every ${SCRAPE_EVERY_MS / 1000} s. RSS is VmRSS of /proc/PID/status, sampled every ${RSS_EVERY_MS / 1000} s; "start" is the sample after the first minute, once heaps and caches are warm.`,
     '',
     markdownTable(['measure', 'value'], summary),
     '',
