@@ -5,6 +5,8 @@
 //
 // Run: node bench/baseline-server.ts [PORT]. Binds 127.0.0.1 (port 0, the default, picks a free
 // one) and prints one JSON line {"msg":"baseline ready","dns":"127.0.0.1:PORT"}.
+// Buffer from its module, as Signpost's listeners do: the global `Buffer` is a getter in Node 24.
+import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import { DNS_LIMITS } from '../src/config.ts';
 

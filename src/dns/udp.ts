@@ -1,3 +1,5 @@
+// Buffer from its module: the global `Buffer` is a getter in Node 24, a call per use on the query path.
+import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
