@@ -322,6 +322,65 @@ describe('hostile and unusual packets', () => {
   });
 });
 
+describe('answers asked again (prepared answers)', () => {
+  const srvTargets = (name: string) => askName(name, 'SRV').answers.map((record) => `${record.target}:${record.port}`).sort();
+
+  it('reflect every change to the service at once, for every name form', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(srvTargets('web.service.local')).toEqual(['a.web.instance.local:8001', 'b.web.instance.local:8002', 'c.web.instance.local:8003']);
+      expect(srvTargets('_web._tcp.service.local')).toHaveLength(3);
+      expect(srvTargets('blue.web.service.local')).toEqual(['a.web.instance.local:8001', 'c.web.instance.local:8003']);
+      expect(askName('web.service.local', 'A').answers.map((record) => record.address).sort()).toEqual(['10.0.0.1', '10.0.0.2']);
+    }
+    await registry.register(registration('web', 'a', { address: '10.0.0.9', port: 9001, tags: ['green'] }));
+    await registry.deregister('web', 'b');
+    expect(srvTargets('web.service.local')).toEqual(['a.web.instance.local:9001', 'c.web.instance.local:8003']);
+    expect(srvTargets('_web._tcp.service.local')).toEqual(['a.web.instance.local:9001', 'c.web.instance.local:8003']);
+    expect(srvTargets('blue.web.service.local')).toEqual(['c.web.instance.local:8003']);
+    expect(askName('web.service.local', 'A').answers.map((record) => record.address)).toEqual(['10.0.0.9']);
+    await registry.deregister('web', 'a');
+    await registry.deregister('web', 'c');
+    expect(askName('web.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+    expect(askName('_web._tcp.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  });
+
+  it('echo the ID and letter case of each query, over UDP and TCP, with and without EDNS', () => {
+    askName('web.service.local', 'SRV');
+    for (const [name, edns, transport] of [
+      ['WEB.service.LOCAL', false, 'udp'],
+      ['wEb.SERVICE.local', 1232, 'udp'],
+      ['Web.Service.Local', 4096, 'tcp'],
+    ] as const) {
+      const reply = decode(ask(query(name, 'SRV', { id: 0x4321, edns }), transport)!);
+      expect(reply.header).toMatchObject({ id: 0x4321, qr: 1, aa: 1, tc: 0, rcode: Packet.RCODE.NOERROR });
+      expect(reply.questions[0].name).toBe(name);
+      expect(reply.answers.map((record) => record.name)).toEqual([name, name, name]);
+      // Glue owners are pointers to the SRV targets of this very response.
+      expect(reply.additionals.filter((record) => record.type !== Packet.TYPE.EDNS).map((record) => record.name).sort()).toEqual([
+        'a.web.instance.local',
+        'b.web.instance.local',
+        'c.web.instance.local',
+      ]);
+      expect(reply.additionals.some((record) => record.type === Packet.TYPE.EDNS)).toBe(edns !== false);
+    }
+  });
+
+  it('stay right for every service when they outgrow their space and start again', async () => {
+    for (let n = 0; n < 300; n++) {
+      for (const id of ['a', 'b', 'c']) await registry.register(registration(`svc${n}`, id, { address: `10.${n >> 8}.${n & 0xff}.1`, port: 9000 + n }));
+    }
+    for (let round = 0; round < 2; round++) {
+      for (let n = 0; n < 300; n++) {
+        expect(srvTargets(`svc${n}.service.local`)).toEqual(['a', 'b', 'c'].map((id) => `${id}.svc${n}.instance.local:${9000 + n}`));
+        expect(srvTargets(`_svc${n}._tcp.service.local`)).toHaveLength(3);
+      }
+      for (let n = round; n < 300; n += 7) await registry.deregister(`svc${n}`, 'b');
+      for (let n = round; n < 300; n += 7) await registry.register(registration(`svc${n}`, 'b', { address: `10.${n >> 8}.${n & 0xff}.1`, port: 9000 + n }));
+    }
+    expect(zone.prepared.restarts).toBeGreaterThan(0);
+  });
+});
+
 describe('weighted ordering', () => {
   it('puts an instance first in proportion to its weight share (SRV and A)', async () => {
     const weights = { light: 10, medium: 30, heavy: 60 };

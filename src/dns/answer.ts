@@ -13,6 +13,7 @@
 import type { InstanceRecords, RecordSet } from './records.ts';
 import { AT_ADDRESS, AT_GLUE, AT_SRV, AT_TARGET, LAYOUT_STRIDE, SRV_TARGET_OFFSET } from './records.ts';
 import { MAX_PREASSEMBLED_RECORDS, preassembleAddresses, preassembleSrv, type Preassembled } from './orders.ts';
+import { HASH_SEED, hashStep } from './prepared.ts';
 import type { Zone } from './zone.ts';
 import { HEADER_BYTES, MAX_POINTER_OFFSET, OPT_RECORD_BYTES, RCODE, TYPE, CLASS_IN, nameKey, writeOpt } from './wire.ts';
 import { DNS_LIMITS } from '../config.ts';
@@ -69,15 +70,22 @@ const labelOffsets = new Int32Array(128);
 let order = new Int32Array(64);
 let drawKeys = new Float64Array(64);
 
-/** Everything the writer needs about the query being answered. */
+/**
+ * Everything the writer needs about the query being answered. It holds no reference to the query's
+ * buffer: this object lives long (old generation) and the buffer is new each time, so storing it
+ * would cost a write barrier and a remembered-set entry per query. The query is passed as `query`.
+ */
 interface Query {
-  buf: Buffer;
+  /** The query's flags (header bytes 2-3), for RD and CD in the response. */
+  queryFlags: number;
   out: Buffer;
   /** End of the question section: where the answer section starts. */
   questionEnd: number;
   /** Offset of the zone apex inside the question name (a pointer target for the SOA owner). */
   apexOffset: number;
   qtype: number;
+  /** The question's hash (name and type), for zone.prepared. */
+  hash: number;
   edns: boolean;
   /** The most the response may hold (transport and EDNS). */
   maxBytes: number;
@@ -93,11 +101,12 @@ interface Query {
 }
 
 const q: Query = {
-  buf: Buffer.alloc(0),
+  queryFlags: 0,
   out: Buffer.alloc(0),
   questionEnd: 0,
   apexOffset: 0,
   qtype: 0,
+  hash: 0,
   edns: false,
   maxBytes: 0,
   limit: 0,
@@ -130,14 +139,23 @@ export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out
   }
 
   // The question name: plain labels only, bounded by the packet and by 255 bytes.
+  // The name's lower-cased bytes are hashed on the way, for the prepared answers.
   let offset = HEADER_BYTES;
   let labels = 0;
+  let hash = HASH_SEED;
   for (;;) {
     if (offset >= length) return headerOnly(query, out, RCODE.FORMERR);
     const labelLength = query[offset];
     if (labelLength === 0) break;
     if (labelLength > 63) return headerOnly(query, out, RCODE.FORMERR);
     labelOffsets[labels++] = offset;
+    hash = hashStep(hash, labelLength);
+    const labelEnd = Math.min(offset + labelLength + 1, length);
+    for (let i = offset + 1; i < labelEnd; i++) {
+      let byte = query[i];
+      if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
+      hash = hashStep(hash, byte);
+    }
     offset += labelLength + 1;
     if (offset - HEADER_BYTES >= MAX_NAME_WIRE_BYTES) return headerOnly(query, out, RCODE.FORMERR);
   }
@@ -146,6 +164,7 @@ export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out
   const qtype = u16(query, offset);
   const qclass = u16(query, offset + 2);
   const questionEnd = offset + 4;
+  hash = hashStep(hash, qtype);
 
   // The additional section may hold one record; only an OPT (root owner, type 41) means anything to us.
   let edns = false;
@@ -165,6 +184,18 @@ export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out
 
   if (qclass !== CLASS_IN) return start(query, out, questionEnd, 0, edns, transport, udpSize, 0) && finish(RCODE.REFUSED, false);
 
+  // Asked before and unchanged since: copy the prepared answer (prepared.ts), the common case.
+  const prepared = zone.prepared;
+  const entry = prepared.find(query, questionEnd - 4, qtype, hash);
+  if (entry >= 0) {
+    start(query, out, questionEnd, HEADER_BYTES, edns, transport, udpSize, qtype);
+    q.pos = prepared.write(entry, out, questionEnd);
+    q.answers = prepared.answers(entry);
+    q.additionals = prepared.additionals(entry);
+    return finish(RCODE.NOERROR, true);
+  }
+  q.hash = hash;
+
   // Is the name inside our zone? Compare its last labels with the apex, ignoring case.
   const apex = zone.apexLabels;
   const below = labels - apex.length;
@@ -172,17 +203,16 @@ export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out
   for (let i = 0; inZone && i < apex.length; i++) inZone = labelIs(query, labelOffsets[below + i], apex[i]);
   if (!inZone) {
     start(query, out, questionEnd, 0, edns, transport, udpSize, qtype);
-    return answerOutside(zone, labels, questionEnd - 4, recursion);
+    return answerOutside(zone, query, labels, questionEnd - 4, recursion);
   }
   const apexOffset = below === 0 ? HEADER_BYTES : labelOffsets[below];
   start(query, out, questionEnd, apexOffset, edns, transport, udpSize, qtype);
   if (qtype === TYPE.AXFR || qtype === TYPE.IXFR) return finish(RCODE.REFUSED, false);
-  return answerInZone(zone, below);
+  return answerInZone(zone, query, below);
 }
 
 /** Dispatches on the shape of the name below the apex. */
-function answerInZone(zone: Zone, below: number): number {
-  const buf = q.buf;
+function answerInZone(zone: Zone, buf: Buffer, below: number): number {
   const qtype = q.qtype;
   if (below === 0) {
     if (qtype === TYPE.SOA || qtype === TYPE.ANY) addSoa(zone, 'answer');
@@ -204,17 +234,17 @@ function answerInZone(zone: Zone, below: number): number {
     return nxDomain(zone);
   }
   if (labelIs(buf, kind, LABEL_SERVICE)) {
-    if (below === 2) return answerSet(zone, serviceAt(zone, buf, labelOffsets[0], 0)?.all, false);
+    if (below === 2) return answerSet(zone, buf, serviceAt(zone, buf, labelOffsets[0], 0)?.all, false);
     if (below !== 3) return nxDomain(zone);
     const first = labelOffsets[0];
     const second = labelOffsets[1];
     if (buf[first + 1] === UNDERSCORE && buf[second + 1] === UNDERSCORE) {
       // RFC 2782: `_service._proto`; a protocol label other than _tcp/_udp is a tag filter.
       const records = serviceAt(zone, buf, first, 1);
-      if (labelIs(buf, second, LABEL_TCP) || labelIs(buf, second, LABEL_UDP)) return answerSet(zone, records?.all, true);
-      return answerSet(zone, records?.byTag.get(labelText(buf, second, 1)), true);
+      if (labelIs(buf, second, LABEL_TCP) || labelIs(buf, second, LABEL_UDP)) return answerSet(zone, buf, records?.all, true);
+      return answerSet(zone, buf, records?.byTag.get(labelText(buf, second, 1)), true);
     }
-    return answerSet(zone, serviceAt(zone, buf, second, 0)?.byTag.get(labelText(buf, first)), false);
+    return answerSet(zone, buf, serviceAt(zone, buf, second, 0)?.byTag.get(labelText(buf, first)), false);
   }
   if (labelIs(buf, kind, LABEL_INSTANCE)) {
     if (below === 2) return serviceAt(zone, buf, labelOffsets[0], 0) ? noData(zone) : nxDomain(zone);
@@ -231,8 +261,7 @@ function answerInZone(zone: Zone, below: number): number {
  * query without RD is REFUSED rather than answered from the cache, since Signpost is a forwarder,
  * not a cache to inspect.
  */
-function answerOutside(zone: Zone, labels: number, nameEnd: number, recursion: Recursion | null): number {
-  const buf = q.buf;
+function answerOutside(zone: Zone, buf: Buffer, labels: number, nameEnd: number, recursion: Recursion | null): number {
   if ((q.qtype === TYPE.PTR || q.qtype === TYPE.ANY) && isReverseName(buf, labels)) {
     const answers = zone.reverse(nameKey(buf, HEADER_BYTES, nameEnd));
     if (answers) {
@@ -240,7 +269,7 @@ function answerOutside(zone: Zone, labels: number, nameEnd: number, recursion: R
       return finish(RCODE.NOERROR, true);
     }
   }
-  if (recursion === null || (u16(buf, 2) & FLAG_RD) === 0) return finish(RCODE.REFUSED, false);
+  if (recursion === null || (q.queryFlags & FLAG_RD) === 0) return finish(RCODE.REFUSED, false);
   forwarded.nameEnd = nameEnd;
   forwarded.questionEnd = q.questionEnd;
   forwarded.qtype = q.qtype;
@@ -258,20 +287,27 @@ function isReverseName(buf: Buffer, labels: number): boolean {
 }
 
 /** A service or tag name: SRV for every member, A/AAAA for the best tier; RFC 2782 names have SRV only. */
-function answerSet(zone: Zone, set: RecordSet | undefined, srvOnly: boolean): number {
+function answerSet(zone: Zone, query: Buffer, set: RecordSet | undefined, srvOnly: boolean): number {
   if (!set) return nxDomain(zone);
   const qtype = q.qtype;
   const small = set.count <= MAX_PREASSEMBLED_RECORDS;
   if (qtype === TYPE.SRV || qtype === TYPE.ANY) {
     const all = small ? (set.srvOrders ??= preassembleSrv(set)) : null;
-    return all && writePreassembled(all) ? finish(RCODE.NOERROR, true) : answerSrv(set);
+    if (all && writePreassembled(all)) {
+      zone.prepared.learn(query, q.questionEnd, qtype, q.hash, set.service, all);
+      return finish(RCODE.NOERROR, true);
+    }
+    return answerSrv(set);
   }
   if (!srvOnly && (qtype === TYPE.A || qtype === TYPE.AAAA)) {
     const tier = qtype === TYPE.A ? set.v4 : set.v6;
     if (tier.length === 0) return noData(zone);
     if (small) {
       const tierOrders = qtype === TYPE.A ? (set.v4Orders ??= preassembleAddresses(set, tier)) : (set.v6Orders ??= preassembleAddresses(set, tier));
-      if (writePreassembled(tierOrders)) return finish(RCODE.NOERROR, true);
+      if (writePreassembled(tierOrders)) {
+        zone.prepared.learn(query, q.questionEnd, qtype, q.hash, set.service, tierOrders);
+        return finish(RCODE.NOERROR, true);
+      }
     }
     drawOrder(set.drawWeight, tier, 0, tier.length, 0);
     const { bytes, layout } = set;
@@ -445,7 +481,7 @@ function start(
       : edns
         ? Math.min(udpSize, DNS_LIMITS.maxEdnsUdpBytes)
         : DNS_LIMITS.classicUdpBytes;
-  q.buf = query;
+  q.queryFlags = u16(query, 2);
   q.out = out;
   q.questionEnd = questionEnd;
   q.apexOffset = apexOffset;
@@ -541,8 +577,7 @@ function finish(rcode: number, authoritative: boolean): number {
     q.pos = writeOpt(out, q.pos, DNS_LIMITS.maxEdnsUdpBytes, rcode);
     additionals++;
   }
-  const queryFlags = u16(q.buf, 2);
-  let flags = FLAG_QR | (queryFlags & (FLAG_RD | FLAG_CD)) | (rcode & 0x0f);
+  let flags = FLAG_QR | (q.queryFlags & (FLAG_RD | FLAG_CD)) | (rcode & 0x0f);
   if (authoritative) flags |= FLAG_AA;
   if (q.truncated) flags |= FLAG_TC;
   if (q.recursionAvailable) flags |= FLAG_RA;

@@ -36,6 +36,8 @@ export interface InstanceRecords {
  * priority tier ends.
  */
 export interface RecordSet {
+  /** The service the records belong to. */
+  service: string;
   count: number;
   bytes: Buffer;
   /** Per record, `LAYOUT_STRIDE` numbers: see the `AT_*` offsets. */
@@ -106,8 +108,9 @@ export function buildServiceRecords(
     }
   }
   const byTag = new Map<string, RecordSet>();
-  for (const [tag, list] of tagged) byTag.set(tag, buildRecordSet(list));
-  return { all: buildRecordSet(all), byTag, byId };
+  const service = answerable[0].instance.service;
+  for (const [tag, list] of tagged) byTag.set(tag, buildRecordSet(service, list));
+  return { all: buildRecordSet(service, all), byTag, byId };
 }
 
 function buildInstanceRecords(instance: Instance, domain: string, ttl: number, weight: number): InstanceRecords {
@@ -127,7 +130,7 @@ function buildInstanceRecords(instance: Instance, domain: string, ttl: number, w
   };
 }
 
-function buildRecordSet(records: InstanceRecords[]): RecordSet {
+function buildRecordSet(service: string, records: InstanceRecords[]): RecordSet {
   const sorted = [...records].sort((a, b) => a.priority - b.priority);
   const count = sorted.length;
   const layout = new Int32Array(count * LAYOUT_STRIDE);
@@ -151,6 +154,7 @@ function buildRecordSet(records: InstanceRecords[]): RecordSet {
     if (i === count - 1 || sorted[i + 1].priority !== record.priority) groupEnds.push(i + 1);
   });
   return {
+    service,
     count,
     bytes: Buffer.concat(pieces),
     layout,

@@ -2,6 +2,7 @@
 // service on the first query after that service changed, and dropped on every change.
 import { isIP } from 'node:net';
 import type { RegistryView } from '../registry/types.ts';
+import { PreparedAnswers } from './prepared.ts';
 import { buildReverseRecords, buildServiceRecords, type ServiceRecords } from './records.ts';
 import { TYPE, addressRdata, answerFragment, encodeName, recordTail, soaRdata } from './wire.ts';
 
@@ -64,8 +65,14 @@ export class Zone {
   /** NS answer (owner = question) and the glue for `ns.<domain>`, if the listener has a concrete address. */
   readonly nsAnswer: Buffer;
   readonly nsGlue: { family: 4 | 6; answer: Buffer; tail: Buffer; target: Buffer } | null;
+  /** Answers already given, ready to copy again until their service changes (prepared.ts). */
+  readonly prepared = new PreparedAnswers();
   readonly #view: RegistryView;
-  /** Registered services seen by a query, by name and by the hash of their name's bytes. */
+  /**
+   * A slot per registered service, by name and by the hash of their name's bytes, made when the
+   * service is first seen (at start or on its first change), so that a name found in neither is
+   * not a service, and an unknown name costs a query no string and no registry lookup.
+   */
   readonly #services = new Map<string, ServiceSlot>();
   /**
    * The same slots by the hash of their name: an array of chains (slot.next) indexed by the hash's
@@ -101,6 +108,7 @@ export class Zone {
     } else {
       this.nsGlue = null;
     }
+    for (const service of view.serviceNames()) this.#addSlot(service);
     view.onChange((service) => this.#invalidate(service));
   }
 
@@ -111,15 +119,8 @@ export class Zone {
 
   /** The records of a service's answerable instances, or null when it has none (the name does not exist). */
   service(name: string): ServiceRecords | null {
-    let slot = this.#services.get(name);
-    if (!slot) {
-      // Only registered services get a slot, so random query names cannot grow these maps.
-      if (!this.#view.answerable(name)) return null;
-      const bytes = Buffer.from(name, 'latin1');
-      slot = { name, bytes, hash: labelHash(bytes, 0, bytes.length), records: undefined, stale: null, next: undefined };
-      this.#services.set(name, slot);
-      this.#link(slot);
-    }
+    const slot = this.#services.get(name);
+    if (!slot) return null;
     if (slot.records === undefined) {
       const answerable = this.#view.answerable(name);
       if (!answerable) {
@@ -133,15 +134,15 @@ export class Zone {
   }
 
   /**
-   * `service()` for the name in `buf[start, end)`, matched without regard to ASCII case. A service
-   * seen before is found by hashing the bytes: no string is made on the query path.
+   * `service()` for the name in `buf[start, end)`, matched without regard to ASCII case, found by
+   * hashing the bytes: no string is made on the query path.
    */
   serviceAt(buf: Buffer, start: number, end: number): ServiceRecords | null {
     const hash = labelHash(buf, start, end);
     for (let slot = this.#buckets[hash & (this.#buckets.length - 1)]; slot; slot = slot.next) {
       if (slot.hash === hash && sameLabel(slot.bytes, buf, start, end)) return slot.records !== undefined ? slot.records : this.service(slot.name);
     }
-    return this.service(buf.toString('latin1', start, end).toLowerCase());
+    return null;
   }
 
   /**
@@ -192,9 +193,21 @@ export class Zone {
     this.#buckets = buckets;
   }
 
+  #addSlot(name: string): void {
+    const bytes = Buffer.from(name, 'latin1');
+    const slot: ServiceSlot = { name, bytes, hash: labelHash(bytes, 0, bytes.length), records: undefined, stale: null, next: undefined };
+    this.#services.set(name, slot);
+    this.#link(slot);
+  }
+
   #invalidate(service: string): void {
+    this.prepared.forget(service);
     const slot = this.#services.get(service);
-    if (slot && slot.records !== undefined) {
+    if (!slot) {
+      if (this.#view.hasService(service)) this.#addSlot(service);
+    } else if (!this.#view.hasService(service)) {
+      this.#dropSlot(slot);
+    } else if (slot.records !== undefined) {
       slot.stale = slot.records;
       slot.records = undefined;
     }

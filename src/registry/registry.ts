@@ -202,6 +202,10 @@ export class Registry implements RegistryView {
     return this.#services.keys();
   }
 
+  hasService(service: string): boolean {
+    return this.#services.has(service);
+  }
+
   /** Every instance of every service, for subsystems that start after the registry (active checks). */
   *allInstances(): IterableIterator<Instance> {
     for (const instances of this.#services.values()) yield* instances.values();

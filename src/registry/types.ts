@@ -91,5 +91,7 @@ export interface RegistryView {
   answerable(service: string): readonly Answerable[] | undefined;
   /** Every service with registered instances: reverse lookups (PTR) search them all. */
   serviceNames(): Iterable<string>;
+  /** Whether `service` has registered instances (healthy or not). */
+  hasService(service: string): boolean;
   onChange(listener: (service: string) => void): () => void;
 }
