@@ -24,6 +24,7 @@ import {
   median,
   medianRun,
   portOf,
+  pinToCpu,
   positiveInteger,
   rcodeList,
   stopAllAndRemove,
@@ -50,6 +51,13 @@ const QUERIES = 10_000;
 const UNKNOWN_EVERY = 20;
 const UNKNOWN_SHARE = 1 / UNKNOWN_EVERY;
 const TARGET_RATIO = 0.9;
+/**
+ * With two CPUs or more, each server runs alone on one (all its threads) and dnsperf on another:
+ * unpinned, the two share cores by the scheduler's whim, and qps swung by a third between runs.
+ */
+const PINNED = os.cpus().length >= 2;
+const SERVER_CPU = 1;
+const DNSPERF_CPU = 0;
 
 const HTTP_TIMEOUT_MS = 5_000;
 
@@ -82,7 +90,8 @@ async function main(): Promise<void> {
     await registerAll(httpPort);
     checkAnswers(signpost.dnsPort);
 
-    const load = { clients: CLIENTS, outstanding: OUTSTANDING };
+    if (PINNED) for (const server of [baseline, signpost]) pinToCpu(server.pid, SERVER_CPU);
+    const load = { clients: CLIENTS, outstanding: OUTSTANDING, cpu: PINNED ? DNSPERF_CPU : undefined };
     const servers = [baseline, signpost];
     for (const server of servers) {
       console.log(`warming up ${server.name} (${WARMUP_SECONDS} s)...`);
@@ -188,6 +197,10 @@ function summarise(runs: Run[]): { console: string; markdown: string } {
   const base = medianRun(of('baseline'));
   const sign = medianRun(of('Signpost'));
   const ratio = sign.qps / base.qps;
+  // The machine's speed drifts by tens of percent over minutes (a shared host): each Signpost run
+  // against the baseline run just before it is the comparison that drift disturbs least.
+  const pairedRatios = of('Signpost').map((run) => run.qps / of('baseline').find((other) => other.round === run.round)!.qps);
+  const pairedRatio = median(pairedRatios);
 
   const signRuns = of('Signpost');
   const oddRcodes = new Set(signRuns.flatMap((run) => Object.keys(run.rcodes).filter((rcode) => rcode !== 'NOERROR' && rcode !== 'NXDOMAIN')));
@@ -219,6 +232,8 @@ function summarise(runs: Run[]): { console: string; markdown: string } {
   const verdict = ratio >= TARGET_RATIO ? 'meets' : 'is below';
   const summary = [
     `Signpost / baseline (median qps): ${ratio.toFixed(3)}, which ${verdict} the ${TARGET_RATIO} target.`,
+    `Round by round (each Signpost run over the baseline run just before it): ${pairedRatios.map((r) => r.toFixed(3)).join(', ')}; ` +
+      `median ${pairedRatio.toFixed(3)}.`,
     `Signpost CPU per query: ${sign.cpuUsPerQuery.toFixed(2)} µs against the baseline's ${base.cpuUsPerQuery.toFixed(2)} µs ` +
       `(${(sign.cpuUsPerQuery - base.cpuUsPerQuery).toFixed(2)} µs of Signpost's own work per query; as a ratio, baseline ÷ Signpost = ` +
       `${(base.cpuUsPerQuery / sign.cpuUsPerQuery).toFixed(3)}, which other load on the machine disturbs less than qps).`,
@@ -245,7 +260,10 @@ function summarise(runs: Run[]): { console: string; markdown: string } {
     `Command: \`${command}\` (\`npm run bench -- --write\` rewrites this section with the numbers it printed).`,
     `Date: ${new Date().toISOString().slice(0, 10)}.`,
     `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Linux ${os.release()}, Node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}, ` +
-      `dnsperf ${dnsperfVersion()}. dnsperf and the server under test share these cores.`,
+      `dnsperf ${dnsperfVersion()}. ` +
+      (PINNED
+        ? `The server under test runs on CPU ${SERVER_CPU} (all its threads, \`taskset -a\`), dnsperf on CPU ${DNSPERF_CPU}.`
+        : 'dnsperf and the server under test share these cores.'),
     '',
     `Load: \`dnsperf -c ${CLIENTS} -q ${OUTSTANDING} -l ${SECONDS}\` over UDP on 127.0.0.1; rounds: ${ROUNDS}, each a baseline run then a Signpost run, ` +
       `after a ${WARMUP_SECONDS} s warm-up of each. ${SERVICES} services × ${WEIGHTS.length} instances (weights ${WEIGHTS.join('/')}); ` +

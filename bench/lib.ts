@@ -108,6 +108,15 @@ export function portOf(hostPort: unknown): number {
   return Number(match[1]);
 }
 
+/**
+ * Binds every thread of process `pid` to CPU `cpu` (`taskset -a -p`): with the load generator on
+ * another CPU, neither takes the other's time, and qps measures what the server can do on one core.
+ */
+export function pinToCpu(pid: number, cpu: number): void {
+  const result = spawnSync('taskset', ['-a', '-cp', String(cpu), String(pid)], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`taskset -a -cp ${cpu} ${pid} failed: ${result.stderr || result.error}`);
+}
+
 /** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat). */
 export function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -134,11 +143,24 @@ export async function dnsperf(
   port: number,
   file: string,
   seconds: number,
-  { clients = 4, outstanding = 200, qps }: { clients?: number; outstanding?: number; /** dnsperf -Q: at most this many queries a second. */ qps?: number } = {},
+  {
+    clients = 4,
+    outstanding = 200,
+    qps,
+    cpu,
+  }: {
+    clients?: number;
+    outstanding?: number;
+    /** dnsperf -Q: at most this many queries a second. */
+    qps?: number;
+    /** Run dnsperf on this CPU only (`taskset`); see `pinToCpu`. */
+    cpu?: number;
+  } = {},
 ): Promise<DnsperfResult> {
   const args = ['-s', HOST, '-p', String(port), '-d', file, '-c', String(clients), '-q', String(outstanding), '-l', String(seconds)];
   if (qps !== undefined) args.push('-Q', String(qps));
-  const child = track(spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const command = cpu === undefined ? ['dnsperf', ...args] : ['taskset', '-c', String(cpu), 'dnsperf', ...args];
+  const child = track(spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
