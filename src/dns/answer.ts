@@ -188,11 +188,16 @@ export function answerQuery(query: Buffer, zone: Zone, transport: Transport, out
   const prepared = zone.prepared;
   const entry = prepared.find(query, questionEnd - 4, qtype, hash);
   if (entry >= 0) {
-    start(query, out, questionEnd, HEADER_BYTES, edns, transport, udpSize, qtype);
-    q.pos = prepared.write(entry, out, questionEnd);
-    q.answers = prepared.answers(entry);
-    q.additionals = prepared.additionals(entry);
-    return finish(RCODE.NOERROR, true);
+    // Every order fits any transport (prepared.ts keeps no other), so no limit is checked.
+    copyQuestion(query, out, questionEnd);
+    let end = prepared.write(entry, out, questionEnd);
+    let additionals = prepared.additionals(entry);
+    if (edns) {
+      end = writeOpt(out, end, DNS_LIMITS.maxEdnsUdpBytes, RCODE.NOERROR);
+      additionals++;
+    }
+    writeHeader(out, u16(query, 2), RCODE.NOERROR, true, false, recursion !== null, prepared.answers(entry), 0, additionals);
+    return end;
   }
   q.hash = hash;
 
@@ -493,13 +498,19 @@ function start(
   q.authorities = 0;
   q.additionals = 0;
   q.truncated = false;
-  // Header and question, copied as sent: the ID, and the name's letter case (0x20 randomisation).
-  // A usual query is copied whole with one TypedArray#set (what follows the question is written
-  // over), which beats a byte loop or a sub-range view.
-  if (query.length <= DNS_LIMITS.classicUdpBytes) out.set(query, 0);
-  else copyRange(query, 0, questionEnd, out, 0);
+  copyQuestion(query, out, questionEnd);
   q.pos = questionEnd;
   return true;
+}
+
+/**
+ * Header and question, copied as sent: the ID, and the name's letter case (0x20 randomisation).
+ * A usual query is copied whole with one TypedArray#set (what follows the question is written
+ * over), which beats a byte loop or a sub-range view.
+ */
+function copyQuestion(query: Buffer, out: Buffer, questionEnd: number): void {
+  if (query.length <= DNS_LIMITS.classicUdpBytes) out.set(query, 0);
+  else copyRange(query, 0, questionEnd, out, 0);
 }
 
 function fits(bytes: number): boolean {
@@ -577,22 +588,37 @@ function finish(rcode: number, authoritative: boolean): number {
     q.pos = writeOpt(out, q.pos, DNS_LIMITS.maxEdnsUdpBytes, rcode);
     additionals++;
   }
-  let flags = FLAG_QR | (q.queryFlags & (FLAG_RD | FLAG_CD)) | (rcode & 0x0f);
+  writeHeader(out, q.queryFlags, rcode, authoritative, q.truncated, q.recursionAvailable, q.answers, q.authorities, additionals);
+  return q.pos;
+}
+
+/** The response header after the ID: flags (RD and CD as the query had them) and the section counts. */
+function writeHeader(
+  out: Buffer,
+  queryFlags: number,
+  rcode: number,
+  authoritative: boolean,
+  truncated: boolean,
+  recursionAvailable: boolean,
+  answers: number,
+  authorities: number,
+  additionals: number,
+): void {
+  let flags = FLAG_QR | (queryFlags & (FLAG_RD | FLAG_CD)) | (rcode & 0x0f);
   if (authoritative) flags |= FLAG_AA;
-  if (q.truncated) flags |= FLAG_TC;
-  if (q.recursionAvailable) flags |= FLAG_RA;
+  if (truncated) flags |= FLAG_TC;
+  if (recursionAvailable) flags |= FLAG_RA;
   // Byte by byte: Buffer#writeUInt16BE's range checks cost more than the writes, once per response.
   out[2] = flags >> 8;
   out[3] = flags & 0xff;
   out[4] = 0;
   out[5] = 1;
-  out[6] = q.answers >> 8;
-  out[7] = q.answers & 0xff;
-  out[8] = q.authorities >> 8;
-  out[9] = q.authorities & 0xff;
+  out[6] = answers >> 8;
+  out[7] = answers & 0xff;
+  out[8] = authorities >> 8;
+  out[9] = authorities & 0xff;
   out[10] = additionals >> 8;
   out[11] = additionals & 0xff;
-  return q.pos;
 }
 
 /** A response carrying only the header (no question): for queries whose question cannot be trusted. */

@@ -1,35 +1,42 @@
 // Prepared answers: the response bodies of questions already answered once, every weighted order
-// of them, flattened into one arena of bytes and found by a hash of the question.
+// of them, flattened into one buffer and found by a hash of the question.
 //
 // Why a hand-made table and not objects and Maps: on a loaded server the kernel's packet work
 // between two queries evicts the answer path's data from the CPU caches, and every object a query
-// follows (service slot, record set, order table, body view...) is then a cache miss of ~100 ns.
-// Measured with a profiler under dnsperf, finding the service and its answer cost ~1 µs a query
-// in the server against ~0.35 µs in a tight loop. Here a query touches the index slot and one
-// contiguous entry (a few adjacent cache lines) through two typed arrays that every query uses.
+// follows (service slot, record set, order table, body view, even a typed array's header) is then
+// a cache miss. Measured with a profiler under dnsperf, finding the service and its answer cost
+// ~1 µs a query in the server against ~0.35 µs in a tight loop. Here a query follows one object
+// (this one's buffer) to an index slot and one contiguous entry: a few adjacent cache lines.
 //
 // What is kept: only answers that depend on nothing but the question's name and type, drawn from
 // pre-assembled orders (orders.ts), and only when every order fits a 512-byte UDP response with an
 // OPT record, so one entry serves every transport and EDNS size. The general path in answer.ts
 // builds the answer the first time (`learn`); later queries for the same name and type are
 // answered here (`find`, `write`) until the service changes (`forget`), which answer.ts and zone.ts
-// arrange. Entries are appended; when the arena is full it starts again empty (and larger, while
+// arrange. Entries are appended; when the buffer is full it starts again empty (and larger, while
 // most of it was live) and answers are learnt again as they are asked for.
+import { Buffer } from 'node:buffer';
 import { DNS_LIMITS } from '../config.ts';
 import type { Preassembled } from './orders.ts';
 import { HEADER_BYTES, OPT_RECORD_BYTES } from './wire.ts';
 
-/** Arena bytes at first, and the most it grows to: past that it is a cache of the names asked most. */
-const INITIAL_ARENA_BYTES = 256 * 1024;
-const MAX_ARENA_BYTES = 64 * 1024 * 1024;
-const INITIAL_INDEX_SLOTS = 1024;
+/** Buffer bytes at first, and the most it grows to: past that it is a cache of the names asked most. */
+const INITIAL_BYTES = 256 * 1024;
+const MAX_BYTES = 64 * 1024 * 1024;
 
-// Entry layout, from an 8-byte aligned offset e:
+// The buffer holds the index, then the entries. Index: open addressing, SLOTS slots of 8 bytes:
+// the question's hash (u32), then its entry's offset + 1 (u32; 0: an empty slot). An entry takes at
+// least ~48 bytes, so SLOTS = bytes / 24 (a power of two) keeps the index at most about half full;
+// past half full the buffer counts as full.
+const SLOT_BYTES = 8;
+const BYTES_PER_SLOT = 24;
+
+// Entry layout, from offset e:
 //   e+0 live (1) or forgotten (0)    e+1 name length L    e+2 qtype (u16)
 //   e+4 orders K    e+5 answer records    e+6 additional records    e+7 unused
 //   e+8 body length B (u16, the same for every order)
 //   e+10 the question name as lower-case wire bytes (L)
-//   then, 8-byte aligned: K cumulative probabilities (float64), then K bodies of B bytes.
+//   then K cumulative probabilities as u32 fractions of 2^32, then K bodies of B bytes.
 const AT_LIVE = 0;
 const AT_NAME_LENGTH = 1;
 const AT_QTYPE = 2;
@@ -38,6 +45,7 @@ const AT_ANSWERS = 5;
 const AT_ADDITIONALS = 6;
 const AT_BODY_LENGTH = 8;
 const AT_NAME = 10;
+const TWO_POW_32 = 0x1_0000_0000;
 
 /** FNV-1a step; fold a byte (already lower case) or the query type into a question's hash. */
 export const HASH_SEED = 0x811c9dc5;
@@ -45,30 +53,35 @@ export function hashStep(hash: number, value: number): number {
   return Math.imul(hash ^ value, 0x01000193);
 }
 
-function align8(n: number): number {
-  return (n + 7) & ~7;
+function u32(bytes: Buffer, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
+function slotsFor(size: number): number {
+  let slots = 1;
+  while (slots * 2 <= size / BYTES_PER_SLOT) slots *= 2;
+  return slots;
 }
 
 export class PreparedAnswers {
   #bytes: Buffer;
-  #floats: Float64Array;
-  #used = 0;
-  /** Bytes of entries not forgotten: decides whether a full arena grows. */
+  #slots: number;
+  /** Where the next entry goes. */
+  #used: number;
+  /** Bytes of entries not forgotten: decides whether a full buffer grows. */
   #liveBytes = 0;
-  /** Open addressing: per slot [hash, entry offset + 1]; 0 in the second is an empty slot. */
-  #index: Int32Array;
+  /** Index slots in use. */
   #entries = 0;
   /** Entry offsets by the service they answer for, so a change forgets exactly those. */
   readonly #byService = new Map<string, number[]>();
-
-  constructor(arenaBytes = INITIAL_ARENA_BYTES) {
-    this.#bytes = Buffer.alloc(arenaBytes);
-    this.#floats = new Float64Array(this.#bytes.buffer, this.#bytes.byteOffset, arenaBytes >> 3);
-    this.#index = new Int32Array(INITIAL_INDEX_SLOTS * 2);
-  }
-
-  /** Times the arena filled and started again. */
+  /** Times the buffer filled and started again. */
   restarts = 0;
+
+  constructor(size = INITIAL_BYTES) {
+    this.#slots = slotsFor(size);
+    this.#bytes = Buffer.alloc(size);
+    this.#used = this.#slots * SLOT_BYTES;
+  }
 
   /**
    * The live entry for the question name `query[HEADER_BYTES, nameEnd)` (plain labels, compared
@@ -76,14 +89,15 @@ export class PreparedAnswers {
    * over the name's lower-cased bytes and then the type; -1 when there is none.
    */
   find(query: Buffer, nameEnd: number, qtype: number, hash: number): number {
-    const index = this.#index;
-    const mask = (index.length >> 1) - 1;
     const bytes = this.#bytes;
+    const mask = this.#slots - 1;
+    const wanted = hash >>> 0;
     const nameLength = nameEnd - HEADER_BYTES;
-    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const stored = index[slot * 2 + 1];
+    for (let slot = wanted & mask; ; slot = (slot + 1) & mask) {
+      const at = slot * SLOT_BYTES;
+      const stored = u32(bytes, at + 4);
       if (stored === 0) return -1;
-      if (index[slot * 2] !== hash) continue;
+      if (u32(bytes, at) !== wanted) continue;
       const entry = stored - 1;
       if (bytes[entry + AT_NAME_LENGTH] !== nameLength || ((bytes[entry + AT_QTYPE] << 8) | bytes[entry + AT_QTYPE + 1]) !== qtype) continue;
       let same = true;
@@ -104,13 +118,11 @@ export class PreparedAnswers {
     const bytes = this.#bytes;
     const orders = bytes[entry + AT_ORDERS];
     const bodyLength = (bytes[entry + AT_BODY_LENGTH] << 8) | bytes[entry + AT_BODY_LENGTH + 1];
-    const cumulativeAt = align8(entry + AT_NAME + bytes[entry + AT_NAME_LENGTH]);
-    const floats = this.#floats;
-    const first = cumulativeAt >> 3;
-    const draw = Math.random();
+    const cumulative = entry + AT_NAME + bytes[entry + AT_NAME_LENGTH];
+    const draw = Math.floor(Math.random() * TWO_POW_32);
     let k = 0;
-    while (k < orders - 1 && floats[first + k] <= draw) k++;
-    const body = cumulativeAt + orders * 8 + k * bodyLength;
+    while (k < orders - 1 && u32(bytes, cumulative + k * 4) <= draw) k++;
+    const body = cumulative + orders * 4 + k * bodyLength;
     bytes.copy(out, at, body, body + bodyLength);
     return at + bodyLength;
   }
@@ -133,13 +145,10 @@ export class PreparedAnswers {
     const bodyLength = orders.bodyStart[1];
     if (questionEnd + bodyLength + OPT_RECORD_BYTES > DNS_LIMITS.classicUdpBytes || count > 0xff) return;
     for (let k = 1; k <= count; k++) if (orders.bodyStart[k] - orders.bodyStart[k - 1] !== bodyLength) return;
-    const nameEnd = questionEnd - 4;
-    const nameLength = nameEnd - HEADER_BYTES;
-    const cumulativeAt = (entry: number) => align8(entry + AT_NAME + nameLength);
-    const size = align8(cumulativeAt(0) + count * 8 + count * bodyLength);
-    if (this.#used + size > this.#bytes.length) this.#restart(size);
+    const nameLength = questionEnd - 4 - HEADER_BYTES;
+    const size = AT_NAME + nameLength + count * 4 + count * bodyLength;
+    if (this.#used + size > this.#bytes.length || (this.#entries + 1) * 2 > this.#slots) this.#restart(size);
     if (this.#used + size > this.#bytes.length) return;
-    if ((this.#entries + 1) * 2 > this.#index.length >> 1) this.#growIndex();
 
     const entry = this.#used;
     const bytes = this.#bytes;
@@ -154,14 +163,17 @@ export class PreparedAnswers {
       const byte = query[HEADER_BYTES + i];
       bytes[entry + AT_NAME + i] = byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
     }
-    const floatsAt = cumulativeAt(entry);
-    this.#floats.set(orders.cumulative, floatsAt >> 3);
+    const cumulative = entry + AT_NAME + nameLength;
+    for (let k = 0; k < count; k++) {
+      const fraction = k === count - 1 ? TWO_POW_32 - 1 : Math.min(TWO_POW_32 - 1, Math.floor(orders.cumulative[k] * TWO_POW_32));
+      bytes.writeUInt32BE(fraction, cumulative + k * 4);
+    }
     // The bodies as this response places them: glue owners become pointers to their SRV targets.
-    const bodiesAt = floatsAt + count * 8;
-    orders.bodies.copy(bytes, bodiesAt);
+    const bodies = cumulative + count * 4;
+    orders.bodies.copy(bytes, bodies);
     const pointers = orders.pointers;
     for (let k = 0; k < count; k++) {
-      const body = bodiesAt + k * bodyLength;
+      const body = bodies + k * bodyLength;
       for (let i = k * orders.glue * 2, last = i + orders.glue * 2; i < last; i += 2) {
         const target = questionEnd + pointers[i + 1];
         bytes[body + pointers[i]] = 0xc0 | (target >> 8);
@@ -170,7 +182,7 @@ export class PreparedAnswers {
     }
     this.#used += size;
     this.#liveBytes += size;
-    this.#insert(hash, entry);
+    this.#insert(hash >>> 0, entry);
     let list = this.#byService.get(service);
     if (!list) this.#byService.set(service, (list = []));
     list.push(entry);
@@ -185,29 +197,26 @@ export class PreparedAnswers {
   }
 
   #drop(entry: number): void {
-    if (this.#bytes[entry + AT_LIVE] === 0) return;
-    this.#bytes[entry + AT_LIVE] = 0;
-    this.#liveBytes -= this.#entrySize(entry);
-  }
-
-  #entrySize(entry: number): number {
     const bytes = this.#bytes;
+    if (bytes[entry + AT_LIVE] === 0) return;
+    bytes[entry + AT_LIVE] = 0;
     const count = bytes[entry + AT_ORDERS];
     const bodyLength = (bytes[entry + AT_BODY_LENGTH] << 8) | bytes[entry + AT_BODY_LENGTH + 1];
-    return align8(align8(entry + AT_NAME + bytes[entry + AT_NAME_LENGTH]) - entry + count * 8 + count * bodyLength);
+    this.#liveBytes -= AT_NAME + bytes[entry + AT_NAME_LENGTH] + count * 4 + count * bodyLength;
   }
 
   /** Points the question's slot at `entry`: the slot it had (an entry since forgotten), or an empty one. */
   #insert(hash: number, entry: number): void {
-    const index = this.#index;
-    const mask = (index.length >> 1) - 1;
+    const bytes = this.#bytes;
+    const mask = this.#slots - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const stored = index[slot * 2 + 1];
-      if (stored === 0 || (index[slot * 2] === hash && this.#sameQuestion(stored - 1, entry))) {
+      const at = slot * SLOT_BYTES;
+      const stored = u32(bytes, at + 4);
+      if (stored === 0 || (u32(bytes, at) === hash && this.#sameQuestion(stored - 1, entry))) {
         if (stored === 0) this.#entries++;
         else this.#drop(stored - 1);
-        index[slot * 2] = hash;
-        index[slot * 2 + 1] = entry + 1;
+        bytes.writeUInt32BE(hash, at);
+        bytes.writeUInt32BE(entry + 1, at + 4);
         return;
       }
     }
@@ -221,30 +230,20 @@ export class PreparedAnswers {
     return true;
   }
 
-  #growIndex(): void {
-    const old = this.#index;
-    this.#index = new Int32Array(old.length * 2);
-    this.#entries = 0;
-    for (let slot = 0; slot < old.length >> 1; slot++) {
-      if (old[slot * 2 + 1] !== 0) this.#insert(old[slot * 2], old[slot * 2 + 1] - 1);
-    }
-  }
-
   /**
-   * Starts again with an empty arena and index: twice as large when more than half of it was
-   * live (up to MAX_ARENA_BYTES), and always large enough for an entry of `needed` bytes.
+   * Starts again with an empty index and no entries: twice as large when more than half of the
+   * entries were live (up to MAX_BYTES), and always large enough for an entry of `needed` bytes.
    */
   #restart(needed: number): void {
     let size = this.#bytes.length;
-    if (this.#liveBytes * 2 > size) size *= 2;
-    while (size < needed) size *= 2;
-    size = Math.min(size, MAX_ARENA_BYTES);
+    if (this.#liveBytes * 2 > size - this.#slots * SLOT_BYTES) size *= 2;
+    while (size - slotsFor(size) * SLOT_BYTES < needed) size *= 2;
+    size = Math.min(size, MAX_BYTES);
     this.restarts++;
+    this.#slots = slotsFor(size);
     this.#bytes = Buffer.alloc(size);
-    this.#floats = new Float64Array(this.#bytes.buffer, this.#bytes.byteOffset, size >> 3);
-    this.#index.fill(0);
+    this.#used = this.#slots * SLOT_BYTES;
     this.#entries = 0;
-    this.#used = 0;
     this.#liveBytes = 0;
     this.#byService.clear();
   }
