@@ -14,7 +14,7 @@ import { Metrics } from './metrics/metrics.ts';
 import { Registry } from './registry/registry.ts';
 import type { RegistryEvent } from './registry/types.ts';
 import { openStore } from './store/open.ts';
-import type { Store } from './store/store.ts';
+import type { Store } from './registry/store.ts';
 import { WatchHub } from './watch/hub.ts';
 
 export interface Signpost {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
 import { eventually, startEtcd, type EtcdCluster } from './helpers/etcd.ts';
 import { spawnSignpost, type SignpostProcess } from './helpers/process.ts';
-import type { RemoteChange } from '../src/store/store.ts';
+import type { RemoteChange } from '../src/registry/store.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 let prefixes = 0;

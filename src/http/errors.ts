@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { StoreError } from '../store/store.ts';
+import { StoreError } from '../registry/store.ts';
 import { describe, fieldOf } from './validation.ts';
 
 /** An HTTP error with a status, raised by routes (and by the store for 503). */

@@ -1,4 +1,4 @@
-import type { RemoteChange, ReplicatedStore, Store } from '../store/store.ts';
+import type { RemoteChange, ReplicatedStore, Store } from './store.ts';
 import { instanceStatus, isServable, warmupWeight, type HealthPolicy } from './health.ts';
 import type {
   Answerable,

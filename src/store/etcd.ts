@@ -27,7 +27,7 @@
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IRequestOp, type Watcher } from 'etcd3';
 import type { Registration, ReportedStatus, ServiceSettings } from '../registry/types.ts';
-import { StoreError, type RemoteChange, type ReplicatedStore, type Store } from './store.ts';
+import { StoreError, type RemoteChange, type ReplicatedStore, type Store } from '../registry/store.ts';
 
 /** How long one etcd call may take before the write fails with 503 (never a hang). */
 export const ETCD_CALL_TIMEOUT_MS = 2_000;

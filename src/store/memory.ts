@@ -1,5 +1,5 @@
 import type { Registration, ServiceSettings } from '../registry/types.ts';
-import type { Store } from './store.ts';
+import type { Store } from '../registry/store.ts';
 
 /** Keeps nothing across restarts. For tests and for `--store memory`. */
 export class MemoryStore implements Store {

@@ -1,7 +1,7 @@
 import { etcdHosts, type SignpostConfig } from '../config.ts';
 import { MemoryStore } from './memory.ts';
 import { SqliteStore } from './sqlite.ts';
-import { StoreError, type Store } from './store.ts';
+import { StoreError, type Store } from '../registry/store.ts';
 
 /** The store `config.store` names. Rejects with a StoreError `<path>: <reason>` if it cannot be opened. */
 export async function openStore(config: Pick<SignpostConfig, 'store' | 'dataDir' | 'etcdPrefix'>): Promise<Store> {

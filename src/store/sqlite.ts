@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { Registration, ServiceSettings } from '../registry/types.ts';
-import { StoreError, type Store } from './store.ts';
+import { StoreError, type Store } from '../registry/store.ts';
 
 export const DATABASE_FILE = 'signpost.db';
 

@@ -1,4 +1,4 @@
-import type { Registration, ReportedStatus, ServiceSettings } from '../registry/types.ts';
+import type { Registration, ReportedStatus, ServiceSettings } from './types.ts';
 
 /**
  * Where registrations are kept. The registry owns leases and health in memory;
