@@ -8,7 +8,7 @@
 // Buffer from its module, as Signpost's listeners do: the global `Buffer` is a getter in Node 24.
 import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
-import { DNS_LIMITS } from '../src/config.ts';
+import { DNS_LIMITS } from '../src/config/limits.ts';
 
 const HOST = '127.0.0.1';
 

@@ -5,9 +5,9 @@
 // Run: node bench/http-bare.ts. Binds 127.0.0.1 on a free port and prints one JSON line
 // {"msg":"bare ready","http":"127.0.0.1:PORT"}.
 import Fastify from 'fastify';
-import { LIMITS } from '../src/config.ts';
+import { defaults } from '../src/config/flags.ts';
 
-const app = Fastify({ logger: false, bodyLimit: LIMITS.httpBodyBytes });
+const app = Fastify({ logger: false, bodyLimit: defaults('cli').httpMaxBody });
 // The JSON body is parsed, as Signpost's is, and not looked at.
 app.put('/v1/services/:service/instances/:id', async () => ({}));
 app.put('/v1/services/:service/instances/:id/heartbeat', async () => ({}));

@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../src/config.ts';
+import { NODE_FLAGS } from '../src/config/limits.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const NODE = path.join(ROOT, 'node_modules/.bin/node');
-export const CLI = path.join(ROOT, 'src/cli.ts');
+export const CLI = path.join(ROOT, 'src/cli/main.ts');
 export const HOST = '127.0.0.1';
 
 const START_TIMEOUT_MS = 30_000;

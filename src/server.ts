@@ -1,7 +1,8 @@
 // Wires one Signpost: store → registry → (DNS zone view + DNS listeners) and (HTTP API).
 import pino, { type Logger } from 'pino';
 import { addressMatcher } from './addresses.ts';
-import { formatHostPort, resolveConfig, type HostPort, type SignpostConfig } from './config.ts';
+import { resolveConfig, type SignpostConfig } from './config/flags.ts';
+import { formatHostPort, type HostPort } from './config/parse.ts';
 import { createForwarder } from './dns/forward/forwarder.ts';
 import { ResponseRateLimiter } from './dns/rrl.ts';
 import { startDnsServer, type DnsServer } from './dns/server.ts';

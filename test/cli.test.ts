@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
-import { NODE_FLAGS } from '../src/config.ts';
+import { envName, flagName, FLAGS, type FlagKey } from '../src/config/flags.ts';
+import { NODE_FLAGS } from '../src/config/limits.ts';
 import { runCli, spawnSignpost, type SignpostProcess } from './helpers/process.ts';
 
 const execFileAsync = promisify(execFile);
@@ -25,16 +26,15 @@ it('--help lists every flag with its default and environment variable', async ()
   expect(code).toBe(0);
   // Help text wraps at the terminal width; compare it as one line.
   const help = stdout.replace(/\s+/g, ' ');
-  for (const [flag, fallback, env] of [
-    ['--dns', '127.0.0.1:8600', 'SIGNPOST_DNS'],
-    ['--http', '127.0.0.1:8500', 'SIGNPOST_HTTP'],
-    ['--domain', 'local', 'SIGNPOST_DOMAIN'],
-    ['--data-dir', './data', 'SIGNPOST_DATA_DIR'],
-    ['--dns-ttl', '5', 'SIGNPOST_DNS_TTL'],
-    ['--grace-period', '60', 'SIGNPOST_GRACE_PERIOD'],
-  ]) {
-    const escaped = fallback.replace(/[.]/g, '\\.');
-    expect(help, flag).toMatch(new RegExp(`${flag} <[^>]+> .*?\\(default: "?${escaped}"?, env: ${env}\\)`));
+  for (const [key, spec] of Object.entries(FLAGS) as Array<[FlagKey, (typeof FLAGS)[FlagKey]]>) {
+    const name = flagName(key);
+    const env = envName(name);
+    if (spec.value === undefined || spec.default === undefined) {
+      expect(help, name).toMatch(new RegExp(`${name}\\b.*?env: ${env}\\)`));
+      continue;
+    }
+    const shown = (spec.defaultText ?? spec.default).replace(/`/g, '').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    expect(help, name).toMatch(new RegExp(`${name} <[^>]+> .*?\\(default: "?${shown}"?, env: ${env}\\)`));
   }
 });
 
@@ -45,6 +45,19 @@ it('rejects a bad flag value with a clear message and a non-zero exit', async ()
   const ttl = await runCli(['serve', '--dns-ttl', '-3']);
   expect(ttl.code).not.toBe(0);
   expect(ttl.stderr).toMatch(/dns-ttl/);
+});
+
+it('--no-recursion turns forwarding off, and contradicts --recursor (flag or environment)', async () => {
+  const both = await runCli(['serve', '--store', 'memory', '--no-recursion', '--recursor', '10.0.0.2']);
+  expect(both.code).not.toBe(0);
+  expect(both.stderr).toContain('--recursor and --no-recursion contradict each other');
+  const fromEnv = await runCli(['serve', '--store', 'memory', '--no-recursion'], { SIGNPOST_RECURSOR: '10.0.0.2' });
+  expect(fromEnv.code).not.toBe(0);
+  expect(fromEnv.stderr).toContain('contradict');
+  const server = await spawnSignpost(['--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--store', 'memory'], { env: { SIGNPOST_NO_RECURSION: '1' } });
+  started.push(server);
+  expect(server.output.find((line) => line.includes('"signpost ready"'))).toContain('"upstreams":"off"');
+  expect(await dig(server.dnsPort, 'example.com', 'A')).toContain('status: REFUSED');
 });
 
 it('takes flags from the environment, answers, and stops cleanly on SIGTERM', async () => {
@@ -79,7 +92,7 @@ it('`npm start -- FLAGS` passes the flags through', async () => {
 it('`npm start` and `npx signpost` (bin/signpost.js) both run Node with NODE_FLAGS', async () => {
   const root = new URL('..', import.meta.url).pathname;
   const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-  expect(scripts.start).toBe(`node ${NODE_FLAGS.join(' ')} src/cli.ts serve`);
+  expect(scripts.start).toBe(`node ${NODE_FLAGS.join(' ')} src/cli/main.ts serve`);
   // The bin entry's shebang (env -S) starts Node itself: the spawned process is that Node.
   const server = await spawnSignpost(['--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--store', 'memory'], {
     command: [join(root, 'bin/signpost.js'), 'serve'],

@@ -1,7 +1,7 @@
 // The forwarder's pure parts: reading upstream replies, the cache's lifetimes and TTL arithmetic
 // (with a clock the test controls), resolv.conf, and the forwarding flags.
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseRecursor } from '../src/config.ts';
+import { parseDuration, parseRecursor } from '../src/config/parse.ts';
 import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES, type ForwardQuestion, type Recursion } from '../src/dns/answer.ts';
 import { AnswerCache, toCachedAnswer, writeCachedReply } from '../src/dns/forward/cache.ts';
 import { buildUpstreamQuery, isReplyTo, readReply } from '../src/dns/forward/message.ts';

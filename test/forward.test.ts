@@ -3,7 +3,7 @@
 // Every Signpost here is given its upstreams explicitly: none forwards to the machine's resolv.conf.
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignpostConfig } from '../src/config.ts';
+import type { SignpostConfig } from '../src/config/flags.ts';
 import { decode, Packet, query, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 import { startDnsmasq, startScriptedUpstream, type Dnsmasq, type Script, type ScriptedUpstream } from './helpers/upstream.ts';
 

@@ -16,7 +16,7 @@ import { MAX_PREASSEMBLED_RECORDS, preassembleAddresses, preassembleSrv, type Pr
 import { HASH_SEED, hashStep } from './prepared.ts';
 import type { Zone } from './zone.ts';
 import { HEADER_BYTES, MAX_POINTER_OFFSET, OPT_RECORD_BYTES, RCODE, TYPE, CLASS_IN, nameKey, writeOpt } from './wire.ts';
-import { DNS_LIMITS } from '../config.ts';
+import { DNS_LIMITS } from '../config/limits.ts';
 
 export type Transport = 'udp' | 'tcp';
 

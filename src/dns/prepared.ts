@@ -16,7 +16,7 @@
 // arrange. Entries are appended; when the buffer is full it starts again empty (and larger, while
 // most of it was live) and answers are learnt again as they are asked for.
 import { Buffer } from 'node:buffer';
-import { DNS_LIMITS } from '../config.ts';
+import { DNS_LIMITS } from '../config/limits.ts';
 import type { Preassembled } from './orders.ts';
 import { HEADER_BYTES, OPT_RECORD_BYTES } from './wire.ts';
 

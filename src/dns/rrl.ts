@@ -17,7 +17,7 @@
 // address), one hash over the question, one LRU lookup.
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
-import { ABUSE_LIMITS } from '../config.ts';
+import { ABUSE_LIMITS } from '../config/limits.ts';
 
 export const ALLOW = 0;
 export const DROP = 1;

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import type { HostPort } from '../config.ts';
+import type { HostPort } from '../config/parse.ts';
 import { DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
 import type { ResponseRateLimiter } from './rrl.ts';
@@ -25,10 +25,10 @@ export interface DnsServer {
 export interface DnsServerOptions {
   /** Response-rate limit of UDP answers; none: unlimited. */
   rrl?: ResponseRateLimiter | null;
-  tcp?: Partial<TcpLimits>;
+  tcp: TcpLimits;
 }
 
-export async function startDnsServer(listen: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger, options: DnsServerOptions = {}): Promise<DnsServer> {
+export async function startDnsServer(listen: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger, options: DnsServerOptions): Promise<DnsServer> {
   const attempts = listen.port === 0 ? 5 : 1;
   const counters = new DnsCounters();
   for (let attempt = 1; ; attempt++) {

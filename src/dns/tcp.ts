@@ -2,7 +2,6 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { DNS_LIMITS } from '../config.ts';
 import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
 import { rcodeOf, type DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
@@ -23,9 +22,8 @@ export async function listenTcp(
   forwarder: Forwarder | null,
   log: Logger,
   counters: DnsCounters,
-  given: Partial<TcpLimits> = {},
+  limits: TcpLimits,
 ): Promise<TcpListener> {
-  const limits: TcpLimits = { ...DEFAULT_TCP_LIMITS, ...given };
   const out = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
   const connections = new Set<net.Socket>();
   /** Open connections per client address; an address is forgotten when its last one closes. */
@@ -85,14 +83,6 @@ export interface TcpLimits {
   idleTimeoutMs: number;
   messageTimeoutMs: number;
 }
-
-export const DEFAULT_TCP_LIMITS: TcpLimits = {
-  maxConnections: DNS_LIMITS.tcpMaxConnections,
-  maxPerClient: 64,
-  maxInFlight: 32,
-  idleTimeoutMs: DNS_LIMITS.tcpIdleTimeoutMs,
-  messageTimeoutMs: DNS_LIMITS.tcpMessageDeadlineMs,
-};
 
 export interface TcpListener {
   /** Connections open now. */

@@ -3,7 +3,7 @@ import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
-import { DNS_LIMITS } from '../config.ts';
+import { DNS_LIMITS } from '../config/limits.ts';
 import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
 import { rcodeOf, type DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';

@@ -1,5 +1,5 @@
 // JSON schemas of the HTTP API: what a request may carry and what a response holds.
-import { LABEL_PATTERN, LIMITS } from '../config.ts';
+import { LABEL_PATTERN, LIMITS } from '../config/limits.ts';
 
 const label = { type: 'string', pattern: LABEL_PATTERN } as const;
 
@@ -82,8 +82,8 @@ export const settingsBody = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    protectionThreshold: { type: 'number', minimum: 0, maximum: 1 },
-    warmup: { type: 'integer', minimum: 0, maximum: 86400 },
+    protectionThreshold: { type: 'number', ...range(LIMITS.settings.protectionThreshold) },
+    warmup: { type: 'integer', ...range(LIMITS.settings.warmup) },
   },
 } as const;
 

@@ -8,7 +8,7 @@
 // through timing. Tokens never appear in errors or logs: a bad line is named by its number.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ABUSE_LIMITS } from '../config.ts';
+import { ABUSE_LIMITS } from '../config/limits.ts';
 
 /** What one token may do. */
 export interface Grant {

@@ -1,4 +1,5 @@
-import { etcdHosts, type SignpostConfig } from '../config.ts';
+import type { SignpostConfig } from '../config/flags.ts';
+import { etcdHosts } from '../config/parse.ts';
 import { MemoryStore } from './memory.ts';
 import { SqliteStore } from './sqlite.ts';
 import { StoreError, type Store } from '../registry/store.ts';

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { NODE_FLAGS } from '../../src/config.ts';
+import { NODE_FLAGS } from '../../src/config/limits.ts';
 
 export interface SignpostProcess {
   child: ChildProcess;
@@ -16,10 +16,10 @@ export interface SignpostProcess {
 }
 
 const NODE = process.execPath;
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
 /**
- * Starts `node src/cli.ts serve ARGS` (or `command` if given) and resolves once it printed its
+ * Starts `node src/cli/main.ts serve ARGS` (or `command` if given) and resolves once it printed its
  * ready line; rejects with its output if it exits first.
  */
 export async function spawnSignpost(

@@ -5,7 +5,7 @@ import { Resolver } from 'node:dns/promises';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import dns2 from 'dns2';
-import type { SignpostConfig } from '../../src/config.ts';
+import type { SignpostConfig } from '../../src/config/flags.ts';
 import type { RegistryEvent } from '../../src/registry/types.ts';
 import { startSignpost, type Signpost } from '../../src/server.ts';
 

@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
 import dns2 from 'dns2';
-import type { HostPort } from '../../src/config.ts';
+import type { HostPort } from '../../src/config/parse.ts';
 import { query, sendUdp } from './signpost.ts';
 
 const { Packet } = dns2;

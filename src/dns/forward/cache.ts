@@ -5,7 +5,7 @@
 // for 0x20 randomisation), the records, then each TTL lowered by the seconds the entry has been
 // held, as a real cache does, then our OPT when the client sent one. Nothing is parsed per hit.
 import { LRUCache } from 'lru-cache';
-import { DNS_LIMITS, FORWARD_LIMITS } from '../../config.ts';
+import { DNS_LIMITS, FORWARD_LIMITS } from '../../config/limits.ts';
 import type { ForwardQuestion } from '../answer.ts';
 import { OPT_RECORD_BYTES, RCODE, writeOpt } from '../wire.ts';
 import type { UpstreamReply } from './message.ts';

@@ -10,7 +10,9 @@
 // the speed of zone answers, which are not limited either.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { FORWARD_LIMITS, formatHostPort, type HostPort, type SignpostConfig } from '../../config.ts';
+import type { SignpostConfig } from '../../config/flags.ts';
+import { FORWARD_LIMITS } from '../../config/limits.ts';
+import { formatHostPort, type HostPort } from '../../config/parse.ts';
 import type { ForwardQuestion, Recursion } from '../answer.ts';
 import { HEADER_BYTES, RCODE, nameKey } from '../wire.ts';
 import { AnswerCache, cachedReplyBytes, rcodeReply, toCachedAnswer, writeCachedReply, type CachedAnswer } from './cache.ts';

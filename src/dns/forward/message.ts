@@ -8,7 +8,7 @@
 // Skipping a name never needs to follow a pointer (a pointer ends the name where it stands), so
 // the walk is one pass over the bytes, each record at least 11 of them: O(length), whatever the
 // counts in the header claim.
-import { DNS_LIMITS } from '../../config.ts';
+import { DNS_LIMITS } from '../../config/limits.ts';
 import { CLASS_IN, HEADER_BYTES, RCODE, TYPE, writeOpt } from '../wire.ts';
 
 const FLAG_QR = 0x80;

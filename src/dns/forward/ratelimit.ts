@@ -1,6 +1,6 @@
 // A token bucket per client address for questions that go upstream.
 import { LRUCache } from 'lru-cache';
-import { FORWARD_LIMITS } from '../../config.ts';
+import { FORWARD_LIMITS } from '../../config/limits.ts';
 
 interface Bucket {
   tokens: number;

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
-import { FORWARD_LIMITS, type HostPort } from '../../config.ts';
+import { FORWARD_LIMITS } from '../../config/limits.ts';
+import type { HostPort } from '../../config/parse.ts';
 
 export const RESOLV_CONF = '/etc/resolv.conf';
 

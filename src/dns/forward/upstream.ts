@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net, { isIPv6 } from 'node:net';
-import type { HostPort } from '../../config.ts';
+import type { HostPort } from '../../config/parse.ts';
 import { buildUpstreamQuery, isReplyTo, isTruncated } from './message.ts';
 
 export class UpstreamError extends Error {

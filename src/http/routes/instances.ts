@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { LIMITS } from '../../config.ts';
+import { LIMITS } from '../../config/limits.ts';
 import type { Registry } from '../../registry/registry.ts';
 import type { CheckDefinition, HealthSource, Instance, Registration, ReportedStatus } from '../../registry/types.ts';
 import { HttpError } from '../errors.ts';

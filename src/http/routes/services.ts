@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { LIMITS } from '../../config.ts';
+import { LIMITS } from '../../config/limits.ts';
 import type { Registry } from '../../registry/registry.ts';
 import type { ServiceSettings } from '../../registry/types.ts';
 import type { WatchHub } from '../../watch/hub.ts';

@@ -1,0 +1,265 @@
+// Every flag of `signpost serve`, declared once. From this table come the command-line options
+// and their SIGNPOST_* environment variables (src/cli/serve.ts), the defaults and the type of
+// the configuration (below), and the README's flag table (readme.ts; a test fails when it is stale).
+import {
+  parseChoice,
+  parseCidrList,
+  parseDomain,
+  parseDuration,
+  parseEtcdPrefix,
+  parseHostPort,
+  parseInteger,
+  parseOptionalDuration,
+  parseRecursors,
+  parseStore,
+  type HostPort,
+  type Recursors,
+  type StoreKind,
+} from './parse.ts';
+
+/** One flag. Its config key is the object key below; the flag is that key in kebab case unless `name` says otherwise. */
+export interface Flag<T> {
+  /** `--recursor` where the key (`recursors`) would not read well as a flag. */
+  name?: string;
+  /** Placeholder of the value in --help and the README (`SECONDS`); absent for a switch (on when given). */
+  value?: string;
+  /** What it does, one sentence or two, in Markdown (backticks, links): the README shows it as is, --help as plain text. */
+  help: string;
+  /** The default of `signpost serve`, as text, read by `parse` like a given value; absent: unset. */
+  default?: string;
+  /** How the README shows the default, where the text alone would not say enough. */
+  defaultText?: string;
+  /** The default of `startSignpost()` (code that embeds Signpost, tests included), where it differs. */
+  libraryDefault?: string;
+  /** Reads a value given on the command line or in the environment; `previous` for a flag that repeats. Throws naming the flag. */
+  parse(text: string, previous?: T): T;
+  /** The flag may be given several times (each `parse` gets what the earlier ones made). */
+  repeats?: boolean;
+  /** A second flag that sets the value to `to` (`--no-recursion` → off), and may not be combined with this one. */
+  negation?: { name: string; help: string; to: string };
+}
+
+interface Optional {
+  optional: true;
+}
+
+function flag<T>(spec: Flag<T> & { default: string }): Flag<T> & { default: string };
+function flag<T>(spec: Flag<T>): Flag<T> & Optional;
+function flag<T>(spec: Flag<T>): Flag<T> {
+  return spec;
+}
+
+const switchFlag = (help: string) => flag<boolean>({ help, default: 'false', parse: (text) => text === 'true' });
+const integer = (name: string, min: number, max: number) => (text: string) => parseInteger(text, name, min, max);
+const duration = (name: string) => (text: string) => parseDuration(text, name);
+
+export const FLAGS = {
+  dns: flag<HostPort>({
+    value: 'HOST:PORT',
+    help: 'DNS listener, UDP and TCP (`[::1]:8600` for IPv6; port 0 picks one)',
+    default: '127.0.0.1:8600',
+    parse: (text) => parseHostPort(text, '--dns'),
+  }),
+  http: flag<HostPort>({ value: 'HOST:PORT', help: 'HTTP API listener', default: '127.0.0.1:8500', parse: (text) => parseHostPort(text, '--http') }),
+  domain: flag<string>({ value: 'NAME', help: 'the zone Signpost is authoritative for', default: 'local', parse: parseDomain }),
+  store: flag<StoreKind>({
+    value: 'KIND',
+    help:
+      'what keeps registrations: `sqlite` (durable, in `--data-dir`), `memory` (forgotten on exit), or `etcd://HOST:PORT[,HOST:PORT…]` ' +
+      '(shared by a cluster of nodes; see [Clustering](#clustering-on-etcd))',
+    default: 'sqlite',
+    // Code that embeds Signpost (tests included) opts in to files on disk rather than finding a ./data it did not ask for.
+    libraryDefault: 'memory',
+    parse: parseStore,
+  }),
+  etcdPrefix: flag<string>({
+    value: 'PREFIX',
+    help: 'key prefix of everything an `etcd://` store keeps (several Signpost clusters can share one etcd)',
+    default: '/signpost/',
+    parse: parseEtcdPrefix,
+  }),
+  dataDir: flag<string>({
+    value: 'DIR',
+    help: 'where the `sqlite` store keeps its database (`signpost.db`); one server per directory',
+    default: './data',
+    parse: (text) => text,
+  }),
+  dnsTtl: flag<number>({ value: 'SECONDS', help: 'TTL of answers and of negative caching (SOA minimum)', default: '5', parse: integer('--dns-ttl', 0, 86400) }),
+  gracePeriod: flag<number>({
+    value: 'SECONDS',
+    help: 'how long an instance may stay critical before it is deleted, unless its registration sets `deregisterCriticalAfter`',
+    default: '60',
+    parse: integer('--grace-period', 0, 30 * 86400),
+  }),
+  onlyPassing: switchFlag('DNS answers with `passing` instances only (otherwise `warning` ones too)'),
+  checkConcurrency: flag<number>({ value: 'N', help: 'most active health checks in flight at once', default: '64', parse: integer('--check-concurrency', 1, 100_000) }),
+  maxWatches: flag<number>({ value: 'N', help: 'most open blocking queries and event streams together', default: '4096', parse: integer('--max-watches', 0, 1_000_000) }),
+  watchHistory: flag<number>({
+    value: 'EVENTS',
+    help: 'events an event stream can replay to a client that reconnects',
+    default: '10000',
+    parse: integer('--watch-history', 1, 10_000_000),
+  }),
+  recursors: flag<Recursors>({
+    name: '--recursor',
+    value: 'HOST[:PORT]',
+    help: 'upstream resolver for names outside the zone; repeatable or comma-separated; port 53 unless given (`[::1]:5353` for IPv6 with a port)',
+    default: 'resolv.conf',
+    defaultText: 'the nameservers of `/etc/resolv.conf`',
+    // Embedding code (tests included) opts in to network traffic.
+    libraryDefault: 'off',
+    parse: (text, previous) => (text === 'resolv.conf' || text === 'off' ? text : parseRecursors(text, previous)),
+    repeats: true,
+    negation: { name: '--no-recursion', help: 'forward nothing: names outside the zone get REFUSED', to: 'off' },
+  }),
+  cacheMaxTtl: flag<number>({
+    value: 'SECONDS',
+    help: 'longest a forwarded answer is cached (its TTLs are lowered to this)',
+    default: '3600',
+    parse: integer('--cache-max-ttl', 0, 7 * 86400),
+  }),
+  cacheSize: flag<number>({
+    value: 'ENTRIES',
+    help: 'forwarded answers cached (also at most 64 MiB); 0 = no cache',
+    default: '10000',
+    parse: integer('--cache-size', 0, 10_000_000),
+  }),
+  forwardTimeout: flag<number>({
+    value: 'DURATION',
+    help: 'how long one try waits for an upstream (`2s`, `500ms`; a bare number is seconds)',
+    default: '2s',
+    parse: duration('--forward-timeout'),
+  }),
+  forwardBudget: flag<number>({
+    value: 'DURATION',
+    help: 'how long a forwarded question may take over all tries before SERVFAIL',
+    default: '4s',
+    parse: duration('--forward-budget'),
+  }),
+  forwardRateLimit: flag<number>({
+    value: 'N',
+    help: 'questions per second one client may send upstream (cache hits do not count); past it, REFUSED; 0 = no limit',
+    default: '200',
+    parse: integer('--forward-rate-limit', 0, 1_000_000),
+  }),
+  tokenFile: flag<string>({
+    value: 'FILE',
+    help:
+      'bearer tokens, one a line: `TOKEN service-glob[,service-glob…]` may write (and read) the matching services (`*`, `pay*`, `web-?`); ' +
+      '`TOKEN read` may only read; `#` comments. Reloaded on `SIGHUP`',
+    defaultText: 'none: writes are open (a warning at start-up)',
+    parse: (text) => text,
+  }),
+  readRequiresToken: switchFlag('reads need a token too (any in the file); `/healthz` stays open'),
+  dnsRateLimit: flag<number>({
+    value: 'N',
+    help: 'identical UDP responses per second to one client /24 (IPv6 /56) before they are dropped (RRL); 0 = off',
+    default: '100',
+    parse: integer('--dns-rate-limit', 0, 1_000_000),
+  }),
+  dnsRateLimitSlip: flag<number>({
+    value: 'N',
+    help: 'every Nth response the rate limit drops goes out truncated (TC) instead, so real clients retry over TCP; 0 = none',
+    default: '2',
+    parse: integer('--dns-rate-limit-slip', 0, 100),
+  }),
+  rateLimitExempt: flag<string[]>({
+    value: 'CIDRS',
+    help: 'clients never rate-limited (DNS responses, HTTP writes); comma-separated; `""` = none',
+    // Loopback is trusted: local tools, health probes and benchmarks are never limited.
+    default: '127.0.0.0/8,::1/128',
+    parse: (text) => parseCidrList(text, '--rate-limit-exempt'),
+  }),
+  dnsTcpMaxConnections: flag<number>({ value: 'N', help: 'most DNS TCP connections at once', default: '1024', parse: integer('--dns-tcp-max-connections', 1, 1_000_000) }),
+  dnsTcpMaxPerClient: flag<number>({
+    value: 'N',
+    help: 'most DNS TCP connections from one address; more are closed at once',
+    default: '64',
+    parse: integer('--dns-tcp-max-per-client', 1, 1_000_000),
+  }),
+  dnsTcpMaxInFlight: flag<number>({
+    value: 'N',
+    help: 'forwarded questions one TCP connection may have waiting; reading from it pauses past that',
+    default: '32',
+    parse: integer('--dns-tcp-max-in-flight', 1, 65535),
+  }),
+  dnsTcpIdleTimeout: flag<number>({ value: 'DURATION', help: 'an idle DNS TCP connection is closed', default: '10s', parse: duration('--dns-tcp-idle-timeout') }),
+  dnsTcpMessageTimeout: flag<number>({
+    value: 'DURATION',
+    help: 'a DNS TCP message that started arriving must be complete within this',
+    default: '5s',
+    parse: duration('--dns-tcp-message-timeout'),
+  }),
+  httpMaxBody: flag<number>({ value: 'BYTES', help: 'larger request bodies get 413', default: '65536', parse: integer('--http-max-body', 1024, 64 * 1024 * 1024) }),
+  httpMaxConnections: flag<number>({ value: 'N', help: 'most HTTP connections at once', default: '1024', parse: integer('--http-max-connections', 1, 1_000_000) }),
+  httpRequestTimeout: flag<number>({
+    value: 'DURATION',
+    help: "a request's headers (at most 10 s) and body must arrive within this",
+    default: '30s',
+    parse: duration('--http-request-timeout'),
+  }),
+  httpKeepAliveTimeout: flag<number>({
+    value: 'DURATION',
+    help: 'an idle kept-alive HTTP connection is closed',
+    default: '5s',
+    parse: duration('--http-keep-alive-timeout'),
+  }),
+  httpWriteRateLimit: flag<number>({
+    value: 'N',
+    help: 'writes (PUT, DELETE) per second per client address; past it, 429 with `Retry-After`; 0 = no limit',
+    default: '100',
+    parse: integer('--http-write-rate-limit', 0, 1_000_000),
+  }),
+  httpMaxEventLoopDelay: flag<number>({
+    value: 'DURATION',
+    help: 'HTTP answers 503 with `Retry-After` while the event loop lags more than this, so DNS keeps answering; `/healthz` is exempt; 0 = off',
+    default: '1s',
+    parse: (text) => parseOptionalDuration(text, '--http-max-event-loop-delay'),
+  }),
+  logLevel: flag<string>({
+    value: 'LEVEL',
+    help: 'pino level (`fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`); `debug` adds one line per HTTP request',
+    default: 'info',
+    parse: (text) => parseChoice(text, '--log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  }),
+};
+
+type FlagValue<F> = F extends Flag<infer T> ? (F extends Optional ? T | undefined : T) : never;
+
+/** What one Signpost runs with: a value for every flag. */
+export type SignpostConfig = { [K in keyof typeof FLAGS]: FlagValue<(typeof FLAGS)[K]> };
+
+export type FlagKey = keyof typeof FLAGS;
+
+/** The flag of a config key: its `name`, or the key in kebab case (`dnsTtl` → `--dns-ttl`). */
+export function flagName(key: FlagKey): string {
+  return FLAGS[key].name ?? `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
+/** The environment variable of a flag: `--data-dir` → `SIGNPOST_DATA_DIR`. */
+export function envName(name: string): string {
+  return `SIGNPOST_${name.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** The defaults of `signpost serve` (`'cli'`) or of `startSignpost()` (`'library'`), parsed. */
+export function defaults(kind: 'cli' | 'library'): SignpostConfig {
+  const config: Partial<Record<FlagKey, unknown>> = {};
+  for (const [key, spec] of Object.entries(FLAGS) as Array<[FlagKey, Flag<unknown>]>) {
+    const text = (kind === 'library' ? spec.libraryDefault : undefined) ?? spec.default;
+    if (text !== undefined) config[key] = spec.parse(text);
+  }
+  return config as SignpostConfig;
+}
+
+const LIBRARY_DEFAULTS = defaults('library');
+
+/** A whole configuration from the values given, the library defaults for the rest. */
+export function resolveConfig(partial: Partial<SignpostConfig> = {}): SignpostConfig {
+  const config = { ...LIBRARY_DEFAULTS };
+  for (const [key, value] of Object.entries(partial) as Array<[FlagKey, unknown]>) {
+    if (value !== undefined) (config as Record<FlagKey, unknown>)[key] = value;
+  }
+  // The zone is compared byte by byte with questions: normalise it however it was given.
+  config.domain = parseDomain(config.domain);
+  return config;
+}

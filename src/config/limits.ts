@@ -1,0 +1,83 @@
+// Bounds that are not flags: what a registration may hold, DNS message sizes, and the limits of
+// the forwarder and of the abuse defences. Flags and their defaults are in flags.ts.
+
+/** Ranges and sizes enforced on registrations (HTTP schemas and registry alike). */
+export const LIMITS = {
+  port: { min: 1, max: 65535 },
+  weight: { min: 0, max: 65535, default: 100 },
+  priority: { min: 0, max: 65535, default: 0 },
+  ttl: { min: 1, max: 86400, default: 15 },
+  tagsPerInstance: 64,
+  metaEntries: 64,
+  metaKeyLength: 64,
+  /** A meta entry is published as one TXT string `key=value`, and a TXT string holds at most 255 bytes. */
+  metaEntryBytes: 255,
+  deregisterCriticalAfter: { min: 1, max: 30 * 86400 },
+  check: {
+    interval: { min: 0.1, max: 86400, default: 10 },
+    timeout: { min: 0.1, max: 300, default: 2 },
+    threshold: { min: 1, max: 100, default: 1 },
+  },
+  settings: {
+    protectionThreshold: { min: 0, max: 1 },
+    warmup: { min: 0, max: 86400 },
+  },
+  maintenanceReasonLength: 256,
+  noteLength: 1024,
+  /** Longest a blocking query may wait, seconds; `wait` defaults to `default`. */
+  blockingWait: { max: 600, default: 30 },
+} as const;
+
+/** DNS transport sizes (RFC 1035, RFC 6891, and the 2020 DNS flag day's 1232-byte EDNS buffer). */
+export const DNS_LIMITS = {
+  classicUdpBytes: 512,
+  maxEdnsUdpBytes: 1232,
+  maxTcpMessageBytes: 65535,
+  /** A few MB so bursts are not dropped by the kernel before Node reads them (default 208 KiB loses queries under load). */
+  udpReceiveBufferBytes: 4 * 1024 * 1024,
+} as const;
+
+/** Bounds of the forwarder (src/dns/forward/) that are not flags. */
+export const FORWARD_LIMITS = {
+  /** Tries per upstream per question, each up to --forward-timeout, all within --forward-budget. */
+  triesPerUpstream: 2,
+  /** Distinct questions waiting on upstreams at once (each holds a socket); more get SERVFAIL. */
+  maxInFlight: 1024,
+  /** Bytes of answers the cache holds at most; with --cache-size, whichever fills first evicts. */
+  cacheBytes: 64 * 1024 * 1024,
+  /** Clients whose rate-limit buckets are kept; the least recently seen is forgotten first. */
+  rateLimitClients: 10_000,
+  /** The port of `nameserver` lines in resolv.conf, and of a --recursor without one. */
+  defaultPort: 53,
+} as const;
+
+/** Bounds of the abuse defences that are not flags. */
+export const ABUSE_LIMITS = {
+  /** (client prefix, response) pairs whose DNS rate-limit buckets are kept; the least recently seen is forgotten first. */
+  rrlEntries: 100_000,
+  /** Client prefix lengths the DNS rate limit counts by (BIND's defaults): one victim's addresses live in one prefix. */
+  rrlPrefixV4: 24,
+  rrlPrefixV6: 56,
+  /** Seconds a client told 503 by the overload guard is asked to wait (Retry-After). */
+  overloadRetryAfterSeconds: 5,
+  /** Shortest token accepted in a token file, characters. */
+  minTokenLength: 16,
+} as const;
+
+/** A DNS label: what service names, instance ids and tags must be. Matched case-insensitively, stored lower case. */
+export const LABEL_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
+const LABEL_RE = new RegExp(LABEL_PATTERN);
+
+export function isLabel(value: string): boolean {
+  return LABEL_RE.test(value);
+}
+
+/**
+ * Node flags `signpost serve` runs with: package.json's `start` script and bin/signpost.js pass
+ * them (a test checks that they agree with this list), and the benchmarks and tests start the
+ * server with them too. V8 sizes its young generation by recent allocation, between 1 MB and
+ * 64 MB on Node 24, and hands memory back when allocation slows, so under steady load RSS stepped
+ * by ~30 MB, up or down, minutes apart (BENCHMARKS.md, soak). Fixing the semi-spaces at 16 MB
+ * keeps RSS flat from the first minute; scavenges stay cheap, as they cost by live objects.
+ */
+export const NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=16'] as const;
