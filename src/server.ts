@@ -1,12 +1,12 @@
 // Wires one Signpost: store → registry → (DNS zone view + DNS listeners) and (HTTP API).
 import pino, { type Logger } from 'pino';
-import { addressMatcher } from './addresses.ts';
+import { addressMatcher } from './lib/addresses.ts';
 import { resolveConfig, type SignpostConfig } from './config/flags.ts';
 import { formatHostPort, type HostPort } from './config/parse.ts';
 import { createForwarder } from './dns/forward/forwarder.ts';
 import { ResponseRateLimiter } from './dns/rrl.ts';
 import { startDnsServer, type DnsServer } from './dns/server.ts';
-import { Zone } from './dns/zone.ts';
+import { Zone } from './dns/zone/zone.ts';
 import { HealthChecker } from './health/checks.ts';
 import { buildHttpApp } from './http/app.ts';
 import { instanceJson } from './http/routes/instances.ts';

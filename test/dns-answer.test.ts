@@ -1,8 +1,9 @@
 // The DNS answer logic as a pure function: query bytes in, response bytes out, no sockets.
 // Every response is decoded with dns2, an independent implementation of the wire format.
 import { beforeEach, describe, expect, it } from 'vitest';
-import { answerQuery, RESPONSE_BUFFER_BYTES, type Transport } from '../src/dns/answer.ts';
-import { Zone } from '../src/dns/zone.ts';
+import { Answerer } from '../src/dns/answer/answer.ts';
+import { RESPONSE_BUFFER_BYTES, type Transport } from '../src/dns/answer/writer.ts';
+import { Zone } from '../src/dns/zone/zone.ts';
 import { Registry } from '../src/registry/registry.ts';
 import type { Registration } from '../src/registry/types.ts';
 import { MemoryStore } from '../src/store/memory.ts';
@@ -13,7 +14,7 @@ let registry: Registry;
 let zone: Zone;
 
 function ask(message: Buffer, transport: Transport = 'udp'): Buffer | null {
-  const length = answerQuery(message, zone, transport, out);
+  const length = new Answerer(zone).answer(message, transport, out);
   return length === 0 ? null : Buffer.from(out.subarray(0, length));
 }
 

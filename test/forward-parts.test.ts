@@ -2,12 +2,14 @@
 // (with a clock the test controls), resolv.conf, and the forwarding flags.
 import { describe, expect, it } from 'vitest';
 import { parseDuration, parseRecursor } from '../src/config/parse.ts';
-import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES, type ForwardQuestion, type Recursion } from '../src/dns/answer.ts';
+import { Answerer, FORWARD, type Recursion } from '../src/dns/answer/answer.ts';
+import { RESPONSE_BUFFER_BYTES } from '../src/dns/answer/writer.ts';
+import type { Question } from '../src/dns/wire/question.ts';
 import { AnswerCache, toCachedAnswer, writeCachedReply } from '../src/dns/forward/cache.ts';
 import { buildUpstreamQuery, isReplyTo, readReply } from '../src/dns/forward/message.ts';
 import { nameserversOf } from '../src/dns/forward/resolvconf.ts';
-import { encodeName } from '../src/dns/wire.ts';
-import { Zone } from '../src/dns/zone.ts';
+import { encodeName } from '../src/dns/wire/names.ts';
+import { Zone } from '../src/dns/zone/zone.ts';
 import { Registry } from '../src/registry/registry.ts';
 import { MemoryStore } from '../src/store/memory.ts';
 import { decode, Packet, query } from './helpers/signpost.ts';
@@ -32,38 +34,40 @@ function upstreamReply(options: { rcode?: number; answers?: object[]; authoritie
 
 const SOA = { type: Packet.TYPE.SOA, name: 'example.test', ttl: 900, primary: 'ns.example.test', admin: 'a.example.test', serial: 1, refresh: 1, retry: 1, expiration: 1, minimum: 30 };
 
-/** The question facts answerQuery would hand over for a client's query of NAME. */
-function clientQuestion(edns: boolean, maxBytes = 1232): ForwardQuestion {
+/** The question facts the answer logic would hand over for a client's query of NAME. */
+function clientQuestion(edns: boolean, maxBytes = 1232): Question {
   return { nameEnd: QUESTION_END - 4, questionEnd: QUESTION_END, qtype: Packet.TYPE.A, edns, maxBytes };
 }
 
-describe('answerQuery with forwarding on', () => {
+describe('answers with forwarding on', () => {
   const registry = new Registry(new MemoryStore(), { gracePeriod: 60, onlyPassing: false });
   const zone = new Zone(registry, { domain: 'local', ttl: 5 });
   const out = Buffer.alloc(RESPONSE_BUFFER_BYTES);
-  const asked: ForwardQuestion[] = [];
+  const asked: Question[] = [];
   const emptyCache: Recursion = {
     fromCache(_query, question) {
       asked.push({ ...question });
       return 0;
     },
   };
+  const forwarding = new Answerer(zone, emptyCache);
+  const authoritativeOnly = new Answerer(zone);
 
   it('returns FORWARD for a name outside the zone, with the facts the forwarder needs', () => {
-    expect(answerQuery(query(NAME, 'A', { edns: 4096 }), zone, 'udp', out, emptyCache)).toBe(FORWARD);
+    expect(forwarding.answer(query(NAME, 'A', { edns: 4096 }), 'udp', out)).toBe(FORWARD);
     const expected = { nameEnd: QUESTION_END - 4, questionEnd: QUESTION_END, qtype: Packet.TYPE.A, edns: true, maxBytes: 1232 };
     expect(asked.at(-1)).toEqual(expected);
-    expect(forwardedQuestion).toEqual(expected);
-    expect(answerQuery(query(NAME, 'A'), zone, 'tcp', out, emptyCache)).toBe(FORWARD);
+    expect(forwarding.forwarded).toEqual(expected);
+    expect(forwarding.answer(query(NAME, 'A'), 'tcp', out)).toBe(FORWARD);
     expect(asked.at(-1)).toMatchObject({ edns: false, maxBytes: 65535 });
   });
 
   it('refuses a query without RD, and sets RA on every answer, zone answers included', () => {
-    const refused = decode(out.subarray(0, answerQuery(query(NAME, 'A', { rd: false }), zone, 'udp', out, emptyCache)));
+    const refused = decode(out.subarray(0, forwarding.answer(query(NAME, 'A', { rd: false }), 'udp', out)));
     expect(refused.header).toMatchObject({ rcode: Packet.RCODE.REFUSED, ra: 1, aa: 0 });
-    const zoneAnswer = decode(out.subarray(0, answerQuery(query('local', 'SOA'), zone, 'udp', out, emptyCache)));
+    const zoneAnswer = decode(out.subarray(0, forwarding.answer(query('local', 'SOA'), 'udp', out)));
     expect(zoneAnswer.header).toMatchObject({ rcode: Packet.RCODE.NOERROR, ra: 1, aa: 1 });
-    const withoutForwarding = decode(out.subarray(0, answerQuery(query('local', 'SOA'), zone, 'udp', out)));
+    const withoutForwarding = decode(out.subarray(0, authoritativeOnly.answer(query('local', 'SOA'), 'udp', out)));
     expect(withoutForwarding.header.ra).toBe(0);
   });
 });
@@ -79,6 +83,11 @@ describe('upstream replies', () => {
     const otherType = Buffer.from(reply);
     otherType[QUESTION_END - 3] = 28;
     expect(isReplyTo(otherType, 7, QUESTION)).toBe(false);
+    // QTYPE and QCLASS match exactly: type 65 (HTTPS) is the byte of an "A" and must not be case-folded.
+    const https = Buffer.concat([encodeName('www.example.test'), Buffer.from([0, 65, 0, 1])]);
+    const httpsReply = Buffer.from(buildUpstreamQuery(7, https));
+    httpsReply[2] |= 0x80;
+    expect(isReplyTo(httpsReply, 7, https)).toBe(true);
     // Our own query is not a reply to itself (QR is clear).
     expect(isReplyTo(buildUpstreamQuery(7, QUESTION), 7, QUESTION)).toBe(false);
   });

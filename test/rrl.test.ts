@@ -1,6 +1,6 @@
 // The DNS response-rate limit as a pure function: no sockets, time passed in.
 import { describe, expect, it } from 'vitest';
-import { addressMatcher } from '../src/addresses.ts';
+import { addressMatcher } from '../src/lib/addresses.ts';
 import { ALLOW, DROP, ResponseRateLimiter, SLIP, prefixOf, responseIdentity, slipped } from '../src/dns/rrl.ts';
 import { decode, query } from './helpers/signpost.ts';
 
@@ -40,11 +40,14 @@ describe('response-rate limiting', () => {
   });
 
   it('prefixes: /24 for IPv4 (and mapped IPv4), /56 for IPv6', () => {
-    expect(prefixOf('192.0.2.7')).toBe('192.0.2');
-    expect(prefixOf('::ffff:192.0.2.7')).toBe('192.0.2');
+    expect(prefixOf('192.0.2.7')).toBe(prefixOf('192.0.2.250'));
+    expect(prefixOf('::ffff:192.0.2.7')).toBe(prefixOf('192.0.2.1'));
+    expect(prefixOf('192.0.2.7')).not.toBe(prefixOf('192.0.3.7'));
     expect(prefixOf('2001:db8:aa:bb11::1')).toBe(prefixOf('2001:db8:aa:bbff:1:2:3:4'));
     expect(prefixOf('2001:db8:aa:bb11::1')).not.toBe(prefixOf('2001:db8:aa:cc11::1'));
-    expect(prefixOf('::1')).toBe('00000000000000');
+    expect(prefixOf('2001:db8:aa:bb11::1')).not.toBe(prefixOf('2001:db8:ab:bb11::1'));
+    expect(prefixOf('::1')).toBe(prefixOf('::2'));
+    expect(prefixOf('::1')).not.toBe(prefixOf('0.0.0.1'));
   });
 
   it('exempt clients and perSecond 0 are never limited', () => {

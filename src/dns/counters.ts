@@ -15,8 +15,3 @@ export class DnsCounters {
   /** TCP connections refused at accept for exceeding the per-client cap. */
   tcpRefused = 0;
 }
-
-/** The rcode of a DNS message's header (the low 4 bits of byte 3). */
-export function rcodeOf(message: Uint8Array): number {
-  return message[3] & 0x0f;
-}

@@ -10,14 +10,17 @@
 //
 // Response identity: NOERROR answers by their question (name, case-insensitive, type, class);
 // NXDOMAIN and every error by their rcode alone, so a flood of random names counts as one
-// (BIND groups NXDOMAIN by zone; Signpost is one zone). Counters live in an LRU bounded at
+// (BIND groups NXDOMAIN by zone; Signpost is one zone). Buckets are bounded at
 // ABUSE_LIMITS.rrlEntries: a forgotten pair starts again with a full bucket.
 //
 // Pure: no sockets, time passed in. Cheap on the hot path: one exemption lookup (memoised per
-// address), one hash over the question, one LRU lookup.
+// address), one hash over the question, one bucket lookup.
+import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { LRUCache } from 'lru-cache';
 import { ABUSE_LIMITS } from '../config/limits.ts';
+import { TokenBuckets } from '../lib/token-buckets.ts';
+import { FLAG, HEADER_BYTES, rcodeOf, u16 } from './wire/constants.ts';
+import { hashFolded, hashStep, HASH_SEED } from './wire/names.ts';
 
 export const ALLOW = 0;
 export const DROP = 1;
@@ -35,16 +38,6 @@ export interface RrlOptions {
   maxEntries?: number;
 }
 
-interface Bucket {
-  tokens: number;
-  /** ms of the last refill. */
-  at: number;
-  /** Responses dropped since the bucket last let one through (for the slip count). */
-  dropped: number;
-}
-
-const HEADER_BYTES = 12;
-const FLAG_TC_BYTE2 = 0x02;
 /** Memoised exemption answers kept before the memo is cleared (addresses are few in practice). */
 const EXEMPT_MEMO_MAX = 4096;
 
@@ -57,7 +50,7 @@ export class ResponseRateLimiter {
   // is answered by one string comparison, where the memo would hash the fresh address string.
   #lastAddress = '';
   #lastExempt = false;
-  readonly #buckets: LRUCache<string, Bucket>;
+  readonly #buckets: TokenBuckets | null;
   /** Responses dropped and slipped since start, for logs and tests. */
   dropped = 0;
   slipped = 0;
@@ -66,7 +59,7 @@ export class ResponseRateLimiter {
     this.#perSecond = perSecond;
     this.#slip = slip;
     this.#exempt = exempt;
-    this.#buckets = new LRUCache({ max: maxEntries });
+    this.#buckets = perSecond > 0 ? new TokenBuckets(perSecond, maxEntries) : null;
   }
 
   get enabled(): boolean {
@@ -75,7 +68,7 @@ export class ResponseRateLimiter {
 
   /** Buckets held now (bounded by maxEntries). */
   get entries(): number {
-    return this.#buckets.size;
+    return this.#buckets?.size ?? 0;
   }
 
   /**
@@ -84,23 +77,10 @@ export class ResponseRateLimiter {
    * that are not exempt (the exempt ones, loopback by default, are the busiest).
    */
   check(address: string, response: Buffer, length: number, now?: number): Verdict {
-    if (this.#perSecond === 0 || this.#isExempt(address)) return ALLOW;
-    now ??= performance.now();
-    const key = prefixOf(address) + '#' + responseIdentity(response, length);
-    const bucket = this.#buckets.get(key);
-    if (bucket === undefined) {
-      this.#buckets.set(key, { tokens: this.#perSecond - 1, at: now, dropped: 0 });
-      return ALLOW;
-    }
-    bucket.tokens = Math.min(this.#perSecond, bucket.tokens + ((now - bucket.at) * this.#perSecond) / 1000);
-    bucket.at = now;
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      bucket.dropped = 0;
-      return ALLOW;
-    }
-    bucket.dropped++;
-    if (this.#slip > 0 && bucket.dropped % this.#slip === 0) {
+    if (this.#buckets === null || this.#isExempt(address)) return ALLOW;
+    const refused = this.#buckets.take(prefixOf(address) + '#' + responseIdentity(response, length), now ?? performance.now());
+    if (refused === 0) return ALLOW;
+    if (this.#slip > 0 && refused % this.#slip === 0) {
       this.slipped++;
       return SLIP;
     }
@@ -122,31 +102,30 @@ export class ResponseRateLimiter {
   }
 }
 
-/** The client's prefix: /24 of an IPv4 address, /56 of an IPv6 one (as text; only used as a key). */
+/**
+ * The client's prefix as a map key: the first ABUSE_LIMITS.rrlPrefixV4 bits of an IPv4 address
+ * (IPv4-mapped IPv6 addresses count as IPv4), the first rrlPrefixV6 bits of an IPv6 one.
+ */
 export function prefixOf(address: string): string {
-  if (address.includes(':')) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+)\.\d+$/i.exec(address);
-    if (mapped) return mapped[1];
-    return ipv6Prefix56(address);
-  }
-  return address.slice(0, address.lastIndexOf('.'));
-}
-
-/** The first 56 bits of an IPv6 address as 14 hex digits. */
-function ipv6Prefix56(address: string): string {
   const bare = address.replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  const v4 = mapped ? mapped[1] : isIPv4(bare) ? bare : null;
+  if (v4 !== null) {
+    const value = v4.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
+    const bits = ABUSE_LIMITS.rrlPrefixV4;
+    return `${Math.floor(value / 2 ** (32 - bits))}/${bits}`;
+  }
   const [head, tail] = bare.split('::');
   const headGroups = head === '' ? [] : head.split(':');
   const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups];
-  // 56 bits: three full groups and the high byte of the fourth.
-  return groups
-    .slice(0, 4)
-    .map((group, i) => {
-      const padded = (group.includes('.') ? '0' : group).padStart(4, '0');
-      return i === 3 ? padded.slice(0, 2) : padded;
-    })
-    .join('');
+  // An embedded IPv4 tail lies past any prefix up to /96: it never matters here.
+  const hex = groups.map((group) => (group.includes('.') ? '0' : group).padStart(4, '0')).join('');
+  const bits = ABUSE_LIMITS.rrlPrefixV6;
+  const digits = hex.slice(0, Math.ceil(bits / 4));
+  const spare = digits.length * 4 - bits;
+  const last = (parseInt(digits.slice(-1), 16) >> spare) << spare;
+  return `${digits.slice(0, -1)}${last.toString(16)}/${bits}`;
 }
 
 /**
@@ -154,17 +133,10 @@ function ipv6Prefix56(address: string): string {
  * lower case, type, class); any other rcode by the rcode alone.
  */
 export function responseIdentity(response: Buffer, length: number): number {
-  const rcode = length > 3 ? response[3] & 0x0f : 0;
-  let hash = (0x811c9dc5 ^ rcode) >>> 0;
-  hash = Math.imul(hash, 0x01000193);
-  if (rcode !== 0 || length <= HEADER_BYTES || ((response[4] << 8) | response[5]) === 0) return hash >>> 0;
-  const end = questionEnd(response, length);
-  for (let i = HEADER_BYTES; i < end; i++) {
-    let byte = response[i];
-    if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
-    hash = Math.imul(hash ^ byte, 0x01000193);
-  }
-  return hash >>> 0;
+  const rcode = length > 3 ? rcodeOf(response) : 0;
+  const hash = hashStep(HASH_SEED, rcode);
+  if (rcode !== 0 || length <= HEADER_BYTES || u16(response, 4) === 0) return hash >>> 0;
+  return hashFolded(response, HEADER_BYTES, questionEnd(response, length), hash);
 }
 
 /** End of the (single, uncompressed) question of a response, bounded by `length`. */
@@ -185,9 +157,9 @@ function questionEnd(response: Buffer, length: number): number {
  */
 export function slipped(response: Buffer, length: number): number {
   if (length < HEADER_BYTES) return length;
-  const end = ((response[4] << 8) | response[5]) !== 0 ? questionEnd(response, length) : HEADER_BYTES;
+  const end = u16(response, 4) !== 0 ? questionEnd(response, length) : HEADER_BYTES;
   const withQuestion = end >= HEADER_BYTES + 5;
-  response[2] |= FLAG_TC_BYTE2;
+  response[2] |= FLAG.TC >> 8;
   response.fill(0, withQuestion ? 6 : 4, HEADER_BYTES);
   return withQuestion ? end : HEADER_BYTES;
 }

@@ -6,7 +6,7 @@ import type { Forwarder } from './forward/forwarder.ts';
 import type { ResponseRateLimiter } from './rrl.ts';
 import { listenTcp, type TcpLimits, type TcpListener } from './tcp.ts';
 import { listenUdp } from './udp.ts';
-import type { Zone } from './zone.ts';
+import type { Zone } from './zone/zone.ts';
 
 export interface DnsServer {
   /** The bound address; the port is the real one when 0 was asked for. */

@@ -2,10 +2,12 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
-import { rcodeOf, type DnsCounters } from './counters.ts';
+import { Answerer, FORWARD } from './answer/answer.ts';
+import { RESPONSE_BUFFER_BYTES } from './answer/writer.ts';
+import type { DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
-import type { Zone } from './zone.ts';
+import { rcodeOf } from './wire/constants.ts';
+import type { Zone } from './zone/zone.ts';
 
 /**
  * DNS over TCP (RFC 7766): 2-byte length framing, many queries per connection (answered in
@@ -24,6 +26,7 @@ export async function listenTcp(
   counters: DnsCounters,
   limits: TcpLimits,
 ): Promise<TcpListener> {
+  const answerer = new Answerer(zone, forwarder);
   const out = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
   const connections = new Set<net.Socket>();
   /** Open connections per client address; an address is forgotten when its last one closes. */
@@ -51,7 +54,7 @@ export async function listenTcp(
       if (left <= 0) perClient.delete(client);
       else perClient.set(client, left);
     });
-    serveConnection(socket, zone, forwarder, out, log, counters, limits);
+    serveConnection(socket, answerer, forwarder, out, log, counters, limits);
   });
   server.maxConnections = limits.maxConnections;
   server.on('error', (error) => log.warn({ err: error }, 'dns: TCP server error'));
@@ -93,7 +96,7 @@ export interface TcpListener {
 
 function serveConnection(
   socket: net.Socket,
-  zone: Zone,
+  answerer: Answerer,
   forwarder: Forwarder | null,
   out: Buffer,
   log: Logger,
@@ -146,7 +149,7 @@ function serveConnection(
       pending = pending.subarray(2 + size);
       let length: number;
       try {
-        length = answerQuery(message, zone, 'tcp', out, forwarder);
+        length = answerer.answer(message, 'tcp', out);
       } catch (error) {
         log.error({ err: error, peer: socket.remoteAddress }, 'dns: failed to answer a TCP query');
         length = 0;
@@ -154,7 +157,7 @@ function serveConnection(
       if (length === FORWARD) {
         inFlight++;
         // The message is a view of a buffer that later reads may reuse: the forwarder keeps a copy.
-        void forwarder!.forward(Buffer.from(message), { ...forwardedQuestion }, socket.remoteAddress ?? '').then((reply) => {
+        void forwarder!.forward(Buffer.from(message), { ...answerer.forwarded }, socket.remoteAddress ?? '').then((reply) => {
           inFlight--;
           if (socket.destroyed) return;
           if (reply) send(reply, reply.length);

@@ -4,11 +4,13 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { DNS_LIMITS } from '../config/limits.ts';
-import { answerQuery, FORWARD, forwardedQuestion, RESPONSE_BUFFER_BYTES } from './answer.ts';
-import { rcodeOf, type DnsCounters } from './counters.ts';
+import { Answerer, FORWARD } from './answer/answer.ts';
+import { RESPONSE_BUFFER_BYTES } from './answer/writer.ts';
+import type { DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
 import { DROP, SLIP, slipped, type ResponseRateLimiter } from './rrl.ts';
-import type { Zone } from './zone.ts';
+import { rcodeOf } from './wire/constants.ts';
+import type { Zone } from './zone/zone.ts';
 
 /**
  * Binds a UDP socket answering from `zone`, and through `forwarder` (when there is one) for names
@@ -36,19 +38,20 @@ export async function listenUdp(
     // (and a process.nextTick) per send.
     lookup: (address, _options, callback) => callback(null, address, family),
   });
+  const answerer = new Answerer(zone, forwarder);
   const out = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
   let open = true;
   socket.on('close', () => (open = false));
   socket.on('message', (message, peer) => {
     let length: number;
     try {
-      length = answerQuery(message, zone, 'udp', out, forwarder);
+      length = answerer.answer(message, 'udp', out);
     } catch (error) {
       log.error({ err: error, peer: peer.address }, 'dns: failed to answer a UDP query');
       return;
     }
     if (length === FORWARD) {
-      void forwarder!.forward(message, { ...forwardedQuestion }, peer.address).then((reply) => {
+      void forwarder!.forward(message, { ...answerer.forwarded }, peer.address).then((reply) => {
         if (!reply || !open) return;
         if (limiter !== null) {
           const verdict = limiter.check(peer.address, reply, reply.length);

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
-import { addressMatcher } from '../addresses.ts';
+import { addressMatcher } from '../lib/addresses.ts';
 import { resolveConfig, type SignpostConfig } from '../config/flags.ts';
 import { ABUSE_LIMITS } from '../config/limits.ts';
 import type { Registry } from '../registry/registry.ts';

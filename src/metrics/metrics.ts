@@ -12,7 +12,7 @@ import client from 'prom-client';
 import type { DnsCounters } from '../dns/counters.ts';
 import type { Forwarder } from '../dns/forward/forwarder.ts';
 import type { ResponseRateLimiter } from '../dns/rrl.ts';
-import { RCODE } from '../dns/wire.ts';
+import { RCODE } from '../dns/wire/constants.ts';
 import type { HttpMetrics } from '../http/app.ts';
 import type { Registry } from '../registry/registry.ts';
 import { HEALTH_STATUSES, type RegistryEvent } from '../registry/types.ts';

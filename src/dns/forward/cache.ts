@@ -6,15 +6,10 @@
 // held, as a real cache does, then our OPT when the client sent one. Nothing is parsed per hit.
 import { LRUCache } from 'lru-cache';
 import { DNS_LIMITS, FORWARD_LIMITS } from '../../config/limits.ts';
-import type { ForwardQuestion } from '../answer.ts';
-import { OPT_RECORD_BYTES, RCODE, writeOpt } from '../wire.ts';
+import { FLAG, OPT_RECORD_BYTES, RCODE } from '../wire/constants.ts';
+import { writeOpt } from '../wire/encode.ts';
+import type { Question } from '../wire/question.ts';
 import type { UpstreamReply } from './message.ts';
-
-const FLAG_QR = 0x8000;
-const FLAG_TC = 0x0200;
-const FLAG_RD = 0x0100;
-const FLAG_RA = 0x0080;
-const FLAG_CD = 0x0010;
 
 /** One upstream answer as the cache keeps it. Times are `performance.now()` milliseconds. */
 export interface CachedAnswer {
@@ -57,7 +52,7 @@ export function toCachedAnswer(reply: UpstreamReply, now: number, maxTtl: number
 }
 
 /** The most bytes a reply built from `answer` can take: pass a buffer this long to writeCachedReply. */
-export function cachedReplyBytes(question: Readonly<ForwardQuestion>, answer: CachedAnswer): number {
+export function cachedReplyBytes(question: Readonly<Question>, answer: CachedAnswer): number {
   return question.questionEnd + answer.records.length + OPT_RECORD_BYTES;
 }
 
@@ -66,11 +61,11 @@ export function cachedReplyBytes(question: Readonly<ForwardQuestion>, answer: Ca
  * it does not fit the client's limit, the reply is the header with TC, the question and OPT, and
  * no records: no partial RRsets, and the client retries over TCP (RFC 7766 §6.2).
  */
-export function writeCachedReply(query: Buffer, question: Readonly<ForwardQuestion>, answer: CachedAnswer, now: number, out: Buffer): number {
+export function writeCachedReply(query: Buffer, question: Readonly<Question>, answer: CachedAnswer, now: number, out: Buffer): number {
   const start = question.questionEnd;
   const optBytes = question.edns ? OPT_RECORD_BYTES : 0;
   if (start + answer.records.length + optBytes > question.maxBytes) {
-    return writeHeaderAndQuestion(query, question, answer.rcode, FLAG_TC, out);
+    return writeHeaderAndQuestion(query, question, answer.rcode, FLAG.TC, out);
   }
   query.copy(out, 0, 0, start);
   answer.records.copy(out, start);
@@ -88,12 +83,12 @@ export function writeCachedReply(query: Buffer, question: Readonly<ForwardQuesti
 }
 
 /** A reply with only an rcode (SERVFAIL, REFUSED): the header, the question and OPT, as a new buffer. */
-export function rcodeReply(query: Buffer, question: Readonly<ForwardQuestion>, rcode: number): Buffer {
+export function rcodeReply(query: Buffer, question: Readonly<Question>, rcode: number): Buffer {
   const out = Buffer.allocUnsafe(question.questionEnd + OPT_RECORD_BYTES);
   return out.subarray(0, writeHeaderAndQuestion(query, question, rcode, 0, out));
 }
 
-function writeHeaderAndQuestion(query: Buffer, question: Readonly<ForwardQuestion>, rcode: number, flags: number, out: Buffer): number {
+function writeHeaderAndQuestion(query: Buffer, question: Readonly<Question>, rcode: number, flags: number, out: Buffer): number {
   query.copy(out, 0, 0, question.questionEnd);
   writeHeader(query, rcode, flags, out);
   out.writeUInt32BE(0, 6);
@@ -106,7 +101,7 @@ function writeHeaderAndQuestion(query: Buffer, question: Readonly<ForwardQuestio
  * data is the upstream's. Not AD: Signpost validates nothing, and did not ask for DNSSEC.
  */
 function writeHeader(query: Buffer, rcode: number, flags: number, out: Buffer): void {
-  out.writeUInt16BE(FLAG_QR | FLAG_RA | (query.readUInt16BE(2) & (FLAG_RD | FLAG_CD)) | flags | (rcode & 0x0f), 2);
+  out.writeUInt16BE(FLAG.QR | FLAG.RA | (query.readUInt16BE(2) & (FLAG.RD | FLAG.CD)) | flags | (rcode & 0x0f), 2);
   out.writeUInt16BE(1, 4);
 }
 

@@ -13,11 +13,12 @@ import type { Logger } from 'pino';
 import type { SignpostConfig } from '../../config/flags.ts';
 import { FORWARD_LIMITS } from '../../config/limits.ts';
 import { formatHostPort, type HostPort } from '../../config/parse.ts';
-import type { ForwardQuestion, Recursion } from '../answer.ts';
-import { HEADER_BYTES, RCODE, nameKey } from '../wire.ts';
+import { TokenBuckets } from '../../lib/token-buckets.ts';
+import { HEADER_BYTES, RCODE } from '../wire/constants.ts';
+import { FoldedKeys } from '../wire/names.ts';
+import type { Question } from '../wire/question.ts';
 import { AnswerCache, cachedReplyBytes, rcodeReply, toCachedAnswer, writeCachedReply, type CachedAnswer } from './cache.ts';
 import { isAnswerRcode, readReply } from './message.ts';
-import { RateLimiter } from './ratelimit.ts';
 import { isSelf, RESOLV_CONF, systemNameservers } from './resolvconf.ts';
 import { exchange, UpstreamError } from './upstream.ts';
 
@@ -36,16 +37,18 @@ export interface ForwarderOptions {
   log: Logger;
 }
 
-/** The cache key of a question: its name lower-cased, QTYPE and QCLASS, as `nameKey` writes them. */
-function questionKey(query: Buffer, question: Readonly<ForwardQuestion>): string {
-  return nameKey(query, HEADER_BYTES, question.nameEnd, question.questionEnd - question.nameEnd);
-}
-
-export class Forwarder implements Recursion {
+/**
+ * Answers to questions outside the zone. `fromCache` is the synchronous part the answer logic calls
+ * (its `Recursion`); `forward` the asynchronous one the listeners call.
+ */
+export class Forwarder {
   readonly upstreams: readonly HostPort[];
   readonly #options: ForwarderOptions;
   readonly #cache: AnswerCache | null;
-  readonly #limiter: RateLimiter;
+  /** Upstream-bound questions per client; null: no limit. */
+  readonly #limiter: TokenBuckets | null;
+  /** Cache keys: a question's name lower-cased, QTYPE and QCLASS. */
+  readonly #keys = new FoldedKeys();
   readonly #inFlight = new Map<string, Promise<CachedAnswer | null>>();
   /** One per question in flight: aborted by its budget, or all at once by close(). */
   readonly #questions = new Set<AbortController>();
@@ -64,13 +67,13 @@ export class Forwarder implements Recursion {
     this.#options = options;
     this.upstreams = options.upstreams;
     this.#cache = options.cacheSize > 0 ? new AnswerCache(options.cacheSize) : null;
-    this.#limiter = new RateLimiter(options.rateLimit);
+    this.#limiter = options.rateLimit > 0 ? new TokenBuckets(options.rateLimit, FORWARD_LIMITS.rateLimitClients) : null;
   }
 
-  fromCache(query: Buffer, question: Readonly<ForwardQuestion>, out: Buffer): number {
+  fromCache(query: Buffer, question: Readonly<Question>, out: Buffer): number {
     if (this.#cache === null) return 0;
     const now = performance.now();
-    const answer = this.#cache.get(questionKey(query, question), now);
+    const answer = this.#cache.get(this.#questionKey(query, question), now);
     if (answer === undefined) return 0;
     this.cacheHits++;
     return writeCachedReply(query, question, answer, now, out);
@@ -85,12 +88,12 @@ export class Forwarder implements Recursion {
    * The reply to a question answerQuery returned FORWARD for, from `client` (an address). Resolves
    * with null only once the forwarder is closed. Never rejects.
    */
-  async forward(query: Buffer, question: Readonly<ForwardQuestion>, client: string): Promise<Buffer | null> {
+  async forward(query: Buffer, question: Readonly<Question>, client: string): Promise<Buffer | null> {
     if (this.#closed) return null;
-    const key = questionKey(query, question);
+    const key = this.#questionKey(query, question);
     let pending = this.#inFlight.get(key);
     if (pending === undefined) {
-      if (!this.#limiter.take(client, performance.now())) return rcodeReply(query, question, RCODE.REFUSED);
+      if (this.#limiter !== null && this.#limiter.take(client, performance.now()) > 0) return rcodeReply(query, question, RCODE.REFUSED);
       if (this.#inFlight.size >= FORWARD_LIMITS.maxInFlight) return rcodeReply(query, question, RCODE.SERVFAIL);
       pending = this.#resolve(key);
       this.#inFlight.set(key, pending);
@@ -100,6 +103,10 @@ export class Forwarder implements Recursion {
     if (answer === null) return rcodeReply(query, question, RCODE.SERVFAIL);
     const out = Buffer.allocUnsafe(cachedReplyBytes(question, answer));
     return out.subarray(0, writeCachedReply(query, question, answer, performance.now(), out));
+  }
+
+  #questionKey(query: Buffer, question: Readonly<Question>): string {
+    return this.#keys.key(query, HEADER_BYTES, question.nameEnd, question.questionEnd - question.nameEnd);
   }
 
   /** Drops every question in flight (their clients get no reply) and the cache. */

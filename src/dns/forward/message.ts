@@ -3,17 +3,15 @@
 //
 // A reply comes from the network, so it is read by this hand-written walk rather than by dns2's
 // `Packet.parse`: dns2 follows compression pointers with no bound on jumps (one hostile 64 KiB
-// message cost it seconds, see shared/notes/dns2.md), and what the cache needs is positional anyway:
+// message cost it seconds), and what the cache needs is positional anyway:
 // where each record and its TTL field are, the rcode, the SOA minimum, where the OPT record starts.
 // Skipping a name never needs to follow a pointer (a pointer ends the name where it stands), so
 // the walk is one pass over the bytes, each record at least 11 of them: O(length), whatever the
 // counts in the header claim.
 import { DNS_LIMITS } from '../../config/limits.ts';
-import { CLASS_IN, HEADER_BYTES, RCODE, TYPE, writeOpt } from '../wire.ts';
-
-const FLAG_QR = 0x80;
-const FLAG_TC = 0x02;
-const FLAG_RD = 0x01;
+import { CLASS_IN, FLAG, HEADER_BYTES, OPCODE_MASK, RCODE, TYPE, u16 } from '../wire/constants.ts';
+import { writeOpt } from '../wire/encode.ts';
+import { equalsFolded } from '../wire/names.ts';
 /** An SOA's RDATA is at least two names (one byte each at their shortest) and five 32-bit numbers. */
 const MIN_SOA_RDATA = 2 + 20;
 /** RFC 2181 §8: a TTL with the top bit set is to be read as zero. */
@@ -27,7 +25,7 @@ const MAX_TTL = 0x7fffffff;
 export function buildUpstreamQuery(id: number, question: Buffer): Buffer {
   const message = Buffer.alloc(HEADER_BYTES + question.length + 11);
   message.writeUInt16BE(id, 0);
-  message[2] = FLAG_RD;
+  message[2] = FLAG.RD >> 8;
   message.writeUInt16BE(1, 4);
   message.writeUInt16BE(1, 10);
   question.copy(message, HEADER_BYTES);
@@ -43,18 +41,18 @@ export function buildUpstreamQuery(id: number, question: Buffer): Buffer {
  */
 export function isReplyTo(reply: Buffer, id: number, question: Buffer): boolean {
   if (reply.length < HEADER_BYTES + question.length) return false;
-  if (reply.readUInt16BE(0) !== id || (reply[2] & FLAG_QR) === 0 || (reply[2] & 0x78) !== 0) return false;
-  if (reply.readUInt16BE(4) !== 1) return false;
-  for (let i = 0; i < question.length; i++) {
-    let byte = reply[HEADER_BYTES + i];
-    if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
-    if (byte !== question[i]) return false;
-  }
+  const flags = u16(reply, 2);
+  if (u16(reply, 0) !== id || (flags & FLAG.QR) === 0 || (flags & OPCODE_MASK) !== 0) return false;
+  if (u16(reply, 4) !== 1) return false;
+  // The name without regard to ASCII case; QTYPE and QCLASS exactly (type 65, HTTPS, is an "A" byte).
+  const nameBytes = question.length - 4;
+  if (!equalsFolded(reply, HEADER_BYTES, question, 0, nameBytes)) return false;
+  for (let i = nameBytes; i < question.length; i++) if (reply[HEADER_BYTES + i] !== question[i]) return false;
   return true;
 }
 
 export function isTruncated(reply: Buffer): boolean {
-  return (reply[2] & FLAG_TC) !== 0;
+  return (u16(reply, 2) & FLAG.TC) !== 0;
 }
 
 /** What the cache keeps of a reply. */

@@ -5,25 +5,10 @@
 // not arithmetic: one contiguous block per order touches a few cache lines where the general path
 // touches a few per record. Unlike caching a few random shuffles, enumerating every order with its
 // probability keeps the first-position shares exactly equal to the weight shares.
-import { AT_ADDRESS, AT_GLUE, AT_SRV, LAYOUT_STRIDE, SRV_TARGET_OFFSET, type RecordSet } from './records.ts';
+import { AT_ADDRESS, AT_GLUE, AT_SRV, LAYOUT_STRIDE, SRV_TARGET_OFFSET, type Preassembled, type RecordSet } from './records.ts';
 
 /** Sets of at most this many records get every order pre-assembled (4! = 24 orders, a few KB). */
 export const MAX_PREASSEMBLED_RECORDS = 4;
-
-export interface Preassembled {
-  /** Cumulative probability of each order, ascending; the last is 1. */
-  cumulative: Float64Array;
-  /** Every order's bytes back to back: answers, then (for SRV) the glue records. */
-  bodies: Buffer;
-  /** Order k's bytes are bodies[bodyStart[k], bodyStart[k + 1]). */
-  bodyStart: Int32Array;
-  /** Order k's bytes as a view made once, so a query copies them with one TypedArray#set and makes no object. */
-  bodyViews: Buffer[];
-  /** Per order, per glue record: [where its owner pointer goes, where the SRV target it points to is], relative to the body. */
-  pointers: Int32Array;
-  answers: number;
-  glue: number;
-}
 
 /** SRV answers with glue, for every order the priority tiers allow. */
 export function preassembleSrv(set: RecordSet): Preassembled {

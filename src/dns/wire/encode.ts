@@ -1,84 +1,14 @@
-// DNS wire-format constants and the record encoders Signpost's answers are built from.
+// Record encoders: the fragments Signpost's answers are copied from.
 //
-// dns2 supplies the registry of type, class and rcode numbers. The record bytes are written by
+// dns2 supplies the type, class and rcode numbers (constants.ts). The record bytes are written by
 // hand here because dns2's encoder cannot produce what the hot path needs: it spends ~50 µs per
 // record (a bit-at-a-time writer), it compresses SRV targets (RFC 2782 forbids that) against
 // whatever names precede them, so its output is tied to one message layout, and it does not
 // range-check SRV fields. These encoders produce position-independent fragments instead: every
 // owner name is a pointer to the question (offset 12), so a fragment can be copied into any
 // response unchanged. The tests decode every kind of answer with dns2 to check these bytes.
-import dns2 from 'dns2';
-
-const { Packet } = dns2;
-
-export const TYPE = {
-  A: Packet.TYPE.A,
-  NS: Packet.TYPE.NS,
-  SOA: Packet.TYPE.SOA,
-  PTR: Packet.TYPE.PTR,
-  TXT: Packet.TYPE.TXT,
-  AAAA: Packet.TYPE.AAAA,
-  SRV: Packet.TYPE.SRV,
-  OPT: Packet.TYPE.EDNS,
-  IXFR: 251,
-  AXFR: Packet.TYPE.AXFR,
-  ANY: Packet.TYPE.ANY,
-} as const;
-
-export const CLASS_IN = Packet.CLASS.IN;
-
-export const RCODE = {
-  NOERROR: Packet.RCODE.NOERROR,
-  FORMERR: Packet.RCODE.FORMERR,
-  SERVFAIL: Packet.RCODE.SERVFAIL,
-  NXDOMAIN: Packet.RCODE.NXDOMAIN,
-  NOTIMP: Packet.RCODE.NOTIMP,
-  REFUSED: Packet.RCODE.REFUSED,
-  /** Extended (12-bit) rcode: carried half in the header, half in the OPT record. */
-  BADVERS: Packet.RCODE.BADVERS,
-} as const;
-
-export const HEADER_BYTES = 12;
-/** Offset of the question name in every message: the target of every owner-name pointer. */
-export const QUESTION_NAME_OFFSET = 12;
-/** The size of the OPT record Signpost sends: root owner, type, class, TTL, empty RDATA. */
-export const OPT_RECORD_BYTES = 11;
-/** Compression pointers carry 14 bits of offset. */
-export const MAX_POINTER_OFFSET = 0x3fff;
-
-/** `web.service.local` → wire format (length-prefixed labels, terminating zero), lower case. */
-export function encodeName(name: string): Buffer {
-  const labels = name.toLowerCase().replace(/\.$/, '').split('.').filter(Boolean);
-  const parts: Buffer[] = [];
-  for (const label of labels) {
-    const bytes = Buffer.from(label, 'ascii');
-    if (bytes.length > 63) throw new Error(`DNS label longer than 63 bytes: ${label}`);
-    parts.push(Buffer.from([bytes.length]), bytes);
-  }
-  parts.push(Buffer.from([0]));
-  const wire = Buffer.concat(parts);
-  if (wire.length > 255) throw new Error(`DNS name longer than 255 bytes: ${name}`);
-  return wire;
-}
-
-/** Bytes of the lower-cased name written by `nameKey`: a name is at most 255 bytes, and a type may follow. */
-const keyScratch = Buffer.allocUnsafe(255 + 4);
-
-/**
- * The wire-format name at [start, end) with ASCII letters lower-cased (RFC 4343: only ASCII folds),
- * followed by `trailing` raw bytes after it (a query type, say), as a latin1 string: a map key that
- * matches names case-insensitively. The caller has checked the name is at most 255 bytes.
- */
-export function nameKey(buf: Buffer, start: number, end: number, trailing = 0): string {
-  // One loop for both parts: cheaper than a second native copy for a few bytes (this runs per cache hit).
-  const length = end - start;
-  const total = length + trailing;
-  for (let i = 0; i < total; i++) {
-    const byte = buf[start + i];
-    keyScratch[i] = i < length && byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
-  }
-  return keyScratch.toString('latin1', 0, total);
-}
+import { Buffer } from 'node:buffer';
+import { CLASS_IN, OPT_RECORD_BYTES, QUESTION_NAME_OFFSET, TYPE } from './constants.ts';
 
 /**
  * Writes an OPT record at `at` (RFC 6891): root owner, our UDP payload size, the upper 8 bits of

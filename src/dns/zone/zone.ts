@@ -1,10 +1,12 @@
 // The DNS side's read-only view of the registry: the records of `<domain>.`, built lazily per
 // service on the first query after that service changed, and dropped on every change.
 import { isIP } from 'node:net';
-import type { RegistryView } from '../registry/types.ts';
+import type { RegistryView } from '../../registry/types.ts';
 import { PreparedAnswers } from './prepared.ts';
 import { buildReverseRecords, buildServiceRecords, type ServiceRecords } from './records.ts';
-import { TYPE, addressRdata, answerFragment, encodeName, recordTail, soaRdata } from './wire.ts';
+import { TYPE } from '../wire/constants.ts';
+import { addressRdata, answerFragment, recordTail, soaRdata } from '../wire/encode.ts';
+import { encodeName, equalsFolded, FoldedKeys, hashFolded } from '../wire/names.ts';
 
 export interface ZoneOptions {
   domain: string;
@@ -25,28 +27,6 @@ interface ServiceSlot {
   stale: ServiceRecords | null;
   /** The next slot in the same bucket of `Zone.#buckets`. */
   next: ServiceSlot | undefined;
-}
-
-/** FNV-1a over the bytes, ASCII letters folded to lower case. */
-function labelHash(buf: Buffer, start: number, end: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    let byte = buf[i];
-    if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
-    hash = Math.imul(hash ^ byte, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
-/** Does `buf[start, end)` equal `lower` (lower case), ignoring ASCII case? */
-function sameLabel(lower: Buffer, buf: Buffer, start: number, end: number): boolean {
-  if (lower.length !== end - start) return false;
-  for (let i = 0; i < lower.length; i++) {
-    let byte = buf[start + i];
-    if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
-    if (byte !== lower[i]) return false;
-  }
-  return true;
 }
 
 /** Buckets of the service hash table at first; a power of two. */
@@ -82,6 +62,7 @@ export class Zone {
   #buckets: Array<ServiceSlot | undefined> = new Array<ServiceSlot | undefined>(INITIAL_BUCKETS).fill(undefined);
   /** PTR answers by reverse name, over every service; built on the first reverse lookup after any change. */
   #reverse: Map<string, Buffer[]> | null = null;
+  readonly #keys = new FoldedKeys();
   readonly #mname: Buffer;
   readonly #rname: Buffer;
   #serial = Math.floor(Date.now() / 1000);
@@ -138,18 +119,20 @@ export class Zone {
    * hashing the bytes: no string is made on the query path.
    */
   serviceAt(buf: Buffer, start: number, end: number): ServiceRecords | null {
-    const hash = labelHash(buf, start, end);
+    const hash = hashFolded(buf, start, end);
     for (let slot = this.#buckets[hash & (this.#buckets.length - 1)]; slot; slot = slot.next) {
-      if (slot.hash === hash && sameLabel(slot.bytes, buf, start, end)) return slot.records !== undefined ? slot.records : this.service(slot.name);
+      if (slot.hash === hash && slot.bytes.length === end - start && equalsFolded(buf, start, slot.bytes)) {
+        return slot.records !== undefined ? slot.records : this.service(slot.name);
+      }
     }
     return null;
   }
 
   /**
-   * PTR answers for a reverse name given as a `nameKey` key (`4.3.2.1.in-addr.arpa`, lower-cased
-   * wire format), or undefined when no instance DNS answers with has that address.
+   * PTR answers for the reverse name at `buf[start, end)` (`4.3.2.1.in-addr.arpa` as plain labels,
+   * any letter case), or undefined when no instance DNS answers with has that address.
    */
-  reverse(key: string): readonly Buffer[] | undefined {
+  reverse(buf: Buffer, start: number, end: number): readonly Buffer[] | undefined {
     if (!this.#reverse) {
       const answerable = [];
       for (const service of this.#view.serviceNames()) {
@@ -157,7 +140,7 @@ export class Zone {
       }
       this.#reverse = buildReverseRecords(answerable, this.domain, this.ttl);
     }
-    return this.#reverse.get(key);
+    return this.#reverse.get(this.#keys.key(buf, start, end));
   }
 
   #dropSlot(slot: ServiceSlot): void {
@@ -195,7 +178,7 @@ export class Zone {
 
   #addSlot(name: string): void {
     const bytes = Buffer.from(name, 'latin1');
-    const slot: ServiceSlot = { name, bytes, hash: labelHash(bytes, 0, bytes.length), records: undefined, stale: null, next: undefined };
+    const slot: ServiceSlot = { name, bytes, hash: hashFolded(bytes, 0, bytes.length), records: undefined, stale: null, next: undefined };
     this.#services.set(name, slot);
     this.#link(slot);
   }

@@ -1,9 +1,10 @@
 // How registry instances become DNS records: the one place that says which records a name has.
 // Everything here runs when the registry changes (lazily, on the first query after a change),
-// never per query; the per-query work in answer.ts only orders and copies these fragments.
-import type { Answerable, Instance } from '../registry/types.ts';
-import type { Preassembled } from './orders.ts';
-import { TYPE, addressRdata, answerFragment, encodeName, recordTail, reverseName, srvRdata, txtRdata } from './wire.ts';
+// never per query; the per-query work in answer/ only orders and copies these fragments.
+import type { Answerable, Instance } from '../../registry/types.ts';
+import { TYPE } from '../wire/constants.ts';
+import { addressRdata, answerFragment, recordTail, reverseName, srvRdata, txtRdata } from '../wire/encode.ts';
+import { encodeName } from '../wire/names.ts';
 
 /** One instance's records, as fragments ready to copy. */
 export interface InstanceRecords {
@@ -24,6 +25,25 @@ export interface InstanceRecords {
   target: Buffer;
   /** TXT answers, one record per meta entry as a `key=value` string (RFC 1464); empty without meta. */
   txt: Buffer[];
+}
+
+/**
+ * Every weighted order of a small record set's answer, built once (preassembled.ts): a query draws
+ * one by its probability and copies one block.
+ */
+export interface Preassembled {
+  /** Cumulative probability of each order, ascending; the last is 1. */
+  cumulative: Float64Array;
+  /** Every order's bytes back to back: answers, then (for SRV) the glue records. */
+  bodies: Buffer;
+  /** Order k's bytes are bodies[bodyStart[k], bodyStart[k + 1]). */
+  bodyStart: Int32Array;
+  /** Order k's bytes as a view made once, so a query copies them with one TypedArray#set and makes no object. */
+  bodyViews: Buffer[];
+  /** Per order, per glue record: [where its owner pointer goes, where the SRV target it points to is], relative to the body. */
+  pointers: Int32Array;
+  answers: number;
+  glue: number;
 }
 
 /**
@@ -49,7 +69,7 @@ export interface RecordSet {
   v4: Int32Array;
   v6: Int32Array;
   /**
-   * Every order pre-assembled (orders.ts) for SRV, A and AAAA answers, built on first use for small
+   * Every order pre-assembled (preassembled.ts) for SRV, A and AAAA answers, built on first use for small
    * sets; null: not built yet. Fields of the set itself, not of a nested cache object: one pointer
    * less to follow per query, which counts once the kernel's packet work has cooled the caches.
    */
@@ -180,7 +200,7 @@ function bestTier(sorted: InstanceRecords[], family: 4 | 6): Int32Array {
 }
 
 /**
- * PTR answers for reverse lookups, keyed like `nameKey` keys a question name (the lower-cased wire
+ * PTR answers for reverse lookups, keyed as `FoldedKeys` keys a question name (the lower-cased wire
  * name as latin1): `1.0.0.10.in-addr.arpa` → `<id>.<service>.instance.<domain>`, one PTR per
  * instance DNS answers with at that address, so an address several instances share has several.
  */

@@ -9,16 +9,17 @@
 // (this one's buffer) to an index slot and one contiguous entry: a few adjacent cache lines.
 //
 // What is kept: only answers that depend on nothing but the question's name and type, drawn from
-// pre-assembled orders (orders.ts), and only when every order fits a 512-byte UDP response with an
-// OPT record, so one entry serves every transport and EDNS size. The general path in answer.ts
+// pre-assembled orders (preassembled.ts), and only when every order fits a 512-byte UDP response with an
+// OPT record, so one entry serves every transport and EDNS size. The general path in answer/
 // builds the answer the first time (`learn`); later queries for the same name and type are
-// answered here (`find`, `write`) until the service changes (`forget`), which answer.ts and zone.ts
+// answered here (`find`, `write`) until the service changes (`forget`), which answer/ and zone.ts
 // arrange. Entries are appended; when the buffer is full it starts again empty (and larger, while
 // most of it was live) and answers are learnt again as they are asked for.
 import { Buffer } from 'node:buffer';
-import { DNS_LIMITS } from '../config/limits.ts';
-import type { Preassembled } from './orders.ts';
-import { HEADER_BYTES, OPT_RECORD_BYTES } from './wire.ts';
+import { DNS_LIMITS } from '../../config/limits.ts';
+import { HEADER_BYTES, OPT_RECORD_BYTES, u32 } from '../wire/constants.ts';
+import { equalsFolded, foldCase } from '../wire/names.ts';
+import type { Preassembled } from './records.ts';
 
 /** Buffer bytes at first, and the most it grows to: past that it is a cache of the names asked most. */
 const INITIAL_BYTES = 256 * 1024;
@@ -46,16 +47,6 @@ const AT_ADDITIONALS = 6;
 const AT_BODY_LENGTH = 8;
 const AT_NAME = 10;
 const TWO_POW_32 = 0x1_0000_0000;
-
-/** FNV-1a step; fold a byte (already lower case) or the query type into a question's hash. */
-export const HASH_SEED = 0x811c9dc5;
-export function hashStep(hash: number, value: number): number {
-  return Math.imul(hash ^ value, 0x01000193);
-}
-
-function u32(bytes: Buffer, at: number): number {
-  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
-}
 
 function slotsFor(size: number): number {
   let slots = 1;
@@ -100,16 +91,7 @@ export class PreparedAnswers {
       if (u32(bytes, at) !== wanted) continue;
       const entry = stored - 1;
       if (bytes[entry + AT_NAME_LENGTH] !== nameLength || ((bytes[entry + AT_QTYPE] << 8) | bytes[entry + AT_QTYPE + 1]) !== qtype) continue;
-      let same = true;
-      for (let i = 0; i < nameLength; i++) {
-        let byte = query[HEADER_BYTES + i];
-        if (byte >= 0x41 && byte <= 0x5a) byte |= 0x20;
-        if (byte !== bytes[entry + AT_NAME + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return bytes[entry + AT_LIVE] === 1 ? entry : -1;
+      if (equalsFolded(query, HEADER_BYTES, bytes, entry + AT_NAME, nameLength)) return bytes[entry + AT_LIVE] === 1 ? entry : -1;
     }
   }
 
@@ -159,10 +141,7 @@ export class PreparedAnswers {
     bytes[entry + AT_ANSWERS] = orders.answers;
     bytes[entry + AT_ADDITIONALS] = orders.glue;
     bytes.writeUInt16BE(bodyLength, entry + AT_BODY_LENGTH);
-    for (let i = 0; i < nameLength; i++) {
-      const byte = query[HEADER_BYTES + i];
-      bytes[entry + AT_NAME + i] = byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
-    }
+    for (let i = 0; i < nameLength; i++) bytes[entry + AT_NAME + i] = foldCase(query[HEADER_BYTES + i]);
     const cumulative = entry + AT_NAME + nameLength;
     for (let k = 0; k < count; k++) {
       const fraction = k === count - 1 ? TWO_POW_32 - 1 : Math.min(TWO_POW_32 - 1, Math.floor(orders.cumulative[k] * TWO_POW_32));
