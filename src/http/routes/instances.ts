@@ -75,7 +75,7 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
     async (request) => {
       const params = lowerCase(request.params);
       // Async: with a shared store (etcd) the heartbeat renews the shared lease first, or fails with 503.
-      const instance = await registry.beat(params.service, params.id, request.body!);
+      const instance = await registry.heartbeat(params.service, params.id, request.body!);
       if (!instance) throw new HttpError(404, `${notRegistered(params).message}; register it again`);
       return { status: instance.status, expiresAt: iso(instance.expiresAt!) };
     },

@@ -1,0 +1,359 @@
+// The registry in memory: instances, their leases and health transitions, per-service settings,
+// and everything read from them. Durability (the store) is added by Registry (registry.ts).
+import { isDeepStrictEqual } from 'node:util';
+import { ChangeFeed } from './changes.ts';
+import {
+  initialHealth,
+  instanceStatus,
+  isCriticalBelowMaintenance,
+  isServable,
+  leaseLapsedNote,
+  maintenanceSource,
+  warmupWeight,
+  type HealthPolicy,
+} from './health.ts';
+import { protectionOf, TrippedServices } from './protection.ts';
+import type { RemoteChange } from './store.ts';
+import { InstanceTimers, Ticker } from './timers.ts';
+import type { Answerable, HealthStatus, Instance, Registration, RegistryEvent, RegistryView, ReportedStatus, ServiceSettings } from './types.ts';
+
+export interface RegistryOptions extends HealthPolicy {
+  /** Seconds an instance may stay critical before it is deleted, unless its registration says otherwise. */
+  gracePeriod: number;
+}
+
+/** What a heartbeat or a check reports. */
+export interface Report {
+  status: ReportedStatus;
+  note: string;
+}
+
+export const PASSING: Report = Object.freeze({ status: 'passing', note: '' });
+
+const DEFAULT_SETTINGS: Readonly<ServiceSettings> = Object.freeze({ protectionThreshold: 0, warmup: 0 });
+
+/** Warm-up re-weights in about this many steps, each at least this far apart. */
+const WARMUP_STEPS = 20;
+const WARMUP_MIN_STEP_MS = 100;
+
+/**
+ * Every visible change takes the next value of one index (changes.ts). A lease is one timer per
+ * instance, refreshed by heartbeats; when it lapses the instance turns critical at once, and after
+ * its grace period `deadlinePassed` is called to delete it. With shared leases (a replicated store)
+ * no lease timer runs: the store says when a lease lapsed, through `applyRemote`.
+ */
+export abstract class RegistryState implements RegistryView {
+  readonly #options: RegistryOptions;
+  readonly #sharedLeases: boolean;
+  readonly #services = new Map<string, Map<string, Instance>>();
+  readonly #settings = new Map<string, ServiceSettings>();
+  readonly #feed = new ChangeFeed();
+  readonly #timers = new InstanceTimers<Instance>();
+  readonly #warmup = new Ticker((service) => this.#warmupTick(service));
+  readonly #tripped = new TrippedServices();
+
+  constructor(options: RegistryOptions, sharedLeases: boolean) {
+    this.#options = options;
+    this.#sharedLeases = sharedLeases;
+  }
+
+  /** An instance stayed critical through its grace period: delete it (durably), unless it recovered meanwhile. */
+  protected abstract deadlinePassed(instance: Instance): void;
+
+  /** Whether `instance` is still registered and past its deadline (nothing renewed it meanwhile). */
+  protected isDue(instance: Instance): boolean {
+    return this.get(instance.service, instance.id) === instance && this.#timers.hasDeadline(instance);
+  }
+
+  /** Settings as loaded at start-up: no event, nobody is listening yet. */
+  protected restoreSettings(service: string, settings: ServiceSettings): void {
+    this.#settings.set(service, settings);
+  }
+
+  /** Stops every timer. */
+  protected stopTimers(): void {
+    this.#timers.clear();
+    this.#warmup.clear();
+  }
+
+  /** Reports an active check's result for `instance` (ignored if it was replaced or removed meanwhile). */
+  reportCheck(instance: Instance, status: ReportedStatus, note: string): void {
+    if (this.get(instance.service, instance.id) !== instance) return;
+    this.#setSource(instance, 'check', status, note, Date.now());
+  }
+
+  /** The index of the last visible change anywhere. */
+  get index(): number {
+    return this.#feed.index;
+  }
+
+  /** The index of the last visible change to `service` (or the current index if it never existed). */
+  serviceIndex(service: string): number {
+    return this.#feed.serviceIndex(service);
+  }
+
+  settings(service: string): ServiceSettings {
+    return this.#settings.get(service) ?? DEFAULT_SETTINGS;
+  }
+
+  get(service: string, id: string): Instance | undefined {
+    return this.#services.get(service)?.get(id);
+  }
+
+  instances(service: string): readonly Instance[] | undefined {
+    const instances = this.#services.get(service);
+    return instances ? [...instances.values()] : undefined;
+  }
+
+  serviceNames(): IterableIterator<string> {
+    return this.#services.keys();
+  }
+
+  hasService(service: string): boolean {
+    return this.#services.has(service);
+  }
+
+  /** Every instance of every service, for subsystems that start after the registry (active checks). */
+  *allInstances(): IterableIterator<Instance> {
+    for (const instances of this.#services.values()) yield* instances.values();
+  }
+
+  /** Instances by status, for metrics: a plain walk, no generator (100,000 instances in a few ms). */
+  statusCounts(): Record<HealthStatus, number> {
+    const counts: Record<HealthStatus, number> = { passing: 0, warning: 0, critical: 0, maintenance: 0 };
+    for (const instances of this.#services.values()) for (const instance of instances.values()) counts[instance.status]++;
+    return counts;
+  }
+
+  get serviceCount(): number {
+    return this.#services.size;
+  }
+
+  /** Services whose protection threshold has tripped. */
+  get protectionTrippedCount(): number {
+    return this.#tripped.size;
+  }
+
+  answerable(service: string): readonly Answerable[] | undefined {
+    const instances = this.#services.get(service);
+    if (!instances) return undefined;
+    const { candidates, servable, tripped } = protectionOf(instances.values(), this.settings(service).protectionThreshold, this.#options);
+    const now = Date.now();
+    const warmup = this.settings(service).warmup;
+    return (tripped ? candidates : servable).map((instance) => ({ instance, weight: warmupWeight(instance, warmup, now) }));
+  }
+
+  /** Whether the protection threshold has tripped for `service`, and its healthy share (1 when empty). */
+  protection(service: string): { tripped: boolean; healthyShare: number } {
+    const instances = this.#services.get(service);
+    if (!instances) return { tripped: false, healthyShare: 1 };
+    const { tripped, healthyShare } = protectionOf(instances.values(), this.settings(service).protectionThreshold, this.#options);
+    return { tripped, healthyShare };
+  }
+
+  /** Whether an instance's health lets DNS serve it (before protection). */
+  isServable(instance: Instance): boolean {
+    return isServable(instance.status, this.#options);
+  }
+
+  /** The weight DNS publishes for an instance right now (warm-up applied). */
+  effectiveWeight(instance: Instance): number {
+    return warmupWeight(instance, this.settings(instance.service).warmup, Date.now());
+  }
+
+  // ---- subscriptions ----
+
+  /** Every registry event (register, deregister, health, settings), for logs and watches. */
+  onEvent(listener: (event: RegistryEvent) => void): () => void {
+    return this.#feed.onEvent(listener);
+  }
+
+  /** Fires synchronously whenever what a consumer of `service` could see changed, weights included. */
+  onChange(listener: (service: string) => void): () => void {
+    return this.#feed.onChange(listener);
+  }
+
+  /** Fires when a service's protection threshold trips or clears. */
+  onProtection(listener: (service: string, tripped: boolean, healthyShare: number) => void): () => void {
+    return this.#tripped.onChange(listener);
+  }
+
+  // ---- memory ----
+
+  protected put(registration: Registration, now: number): Instance {
+    let instances = this.#services.get(registration.service);
+    if (!instances) this.#services.set(registration.service, (instances = new Map()));
+    const previous = instances.get(registration.id);
+    // Registering the same body again (a client restarting, a retried PUT) counts as a heartbeat
+    // and keeps the rest of the health the instance has earned (a passing check stays passing).
+    if (previous && isDeepStrictEqual(registrationOf(previous), registration)) {
+      if (previous.health.lease) this.renew(previous, PASSING, now);
+      return previous;
+    }
+    if (previous) this.#timers.forget(previous);
+    const health = initialHealth(registration, now);
+    const instance: Instance = {
+      ...registration,
+      maintenance: registration.maintenance ?? null,
+      status: instanceStatus(health),
+      health,
+      registeredAt: now,
+      expiresAt: registration.check ? null : now + registration.ttl * 1000,
+      warmingSince: null,
+      index: 0,
+    };
+    instances.set(instance.id, instance);
+    this.#timers.track(instance);
+    if (!registration.check) this.#renewLocalLease(instance);
+    if (isServable(instance.status, this.#options)) this.#startWarmup(instance, now);
+    this.updateDeadline(instance);
+    instance.index = this.#feed.bump(instance.service);
+    this.#feed.emit({ type: 'register', index: instance.index, instance, replaced: previous !== undefined });
+    this.#changed(instance.service);
+    return instance;
+  }
+
+  /** A heartbeat taken: the lease runs again from `now`, and the reported status is recorded. */
+  protected renew(instance: Instance, report: Report, now: number): void {
+    instance.expiresAt = now + instance.ttl * 1000;
+    this.#renewLocalLease(instance);
+    this.#setSource(instance, 'lease', report.status, report.note, now);
+  }
+
+  /** With an embedded store the lease is a local timer; with a shared one the store decides expiry. */
+  #renewLocalLease(instance: Instance): void {
+    if (this.#sharedLeases) return;
+    this.#timers.renewLease(instance, instance.ttl * 1000, () => this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), Date.now()));
+  }
+
+  /** A change another node made to the shared store (or a lease the store let lapse): memory only, same events. */
+  protected applyRemote(change: RemoteChange): void {
+    const now = Date.now();
+    if (change.kind === 'settings') {
+      if (!isDeepStrictEqual(this.#settings.get(change.service), change.settings)) this.applySettings(change.service, change.settings);
+      return;
+    }
+    if (change.kind === 'put') {
+      const registration = { ...change.registration, maintenance: change.registration.maintenance ?? null };
+      const previous = this.get(registration.service, registration.id);
+      if (previous && isDeepStrictEqual({ ...registrationOf(previous), maintenance: null }, { ...registration, maintenance: null })) {
+        // The same registration, perhaps with the maintenance flag changed: health is kept.
+        if (!isDeepStrictEqual(previous.maintenance, registration.maintenance)) this.applyMaintenance(previous, registration.maintenance, now);
+        return;
+      }
+      this.put(registration, now);
+      return;
+    }
+    const instance = this.get(change.service, change.id);
+    if (!instance) return;
+    if (change.kind === 'delete') {
+      this.remove(instance, instance.status === 'critical' ? 'critical' : 'request');
+    } else if (!instance.check) {
+      if (change.status === 'expired') this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now);
+      else this.renew(instance, { status: change.status, note: change.note }, now);
+    }
+  }
+
+  protected applySettings(service: string, settings: ServiceSettings): void {
+    this.#settings.set(service, settings);
+    this.#feed.emit({ type: 'settings', index: this.#feed.bump(service), service, settings });
+    for (const instance of this.#services.get(service)?.values() ?? []) if (instance.warmingSince !== null) this.#startWarmup(instance, instance.warmingSince);
+    this.#changed(service);
+  }
+
+  /** The one maintenance transition: flag and health source together, then what any health change does. */
+  protected applyMaintenance(instance: Instance, maintenance: { reason: string } | null, now: number): void {
+    const previous = instance.status;
+    instance.maintenance = maintenance;
+    if (maintenance) instance.health.maintenance = maintenanceSource(maintenance.reason, now);
+    else delete instance.health.maintenance;
+    this.#afterHealthChange(instance, previous, now);
+  }
+
+  #setSource(instance: Instance, source: 'lease' | 'check', status: ReportedStatus, note: string, now: number): void {
+    const current = instance.health[source];
+    if (current && current.status === status && current.note === note) return;
+    const previous = instance.status;
+    instance.health[source] = { status, note, since: now };
+    this.#afterHealthChange(instance, previous, now);
+  }
+
+  /** After any health source changed visibly: new status, index, warm-up, deletion deadline, events. */
+  #afterHealthChange(instance: Instance, previous: HealthStatus, now: number): void {
+    instance.status = instanceStatus(instance.health);
+    if (!isServable(previous, this.#options) && isServable(instance.status, this.#options)) this.#startWarmup(instance, now);
+    this.updateDeadline(instance);
+    instance.index = this.#feed.bump(instance.service);
+    this.#feed.emit({ type: 'health', index: instance.index, instance, previous });
+    this.#changed(instance.service);
+  }
+
+  /** Critical (maintenance aside) for longer than `deregisterCriticalAfter` → deleted. */
+  protected updateDeadline(instance: Instance): void {
+    if (!this.#timers.isTracked(instance)) return;
+    if (!isCriticalBelowMaintenance(instance)) {
+      this.#timers.clearDeadline(instance);
+      return;
+    }
+    const after = instance.deregisterCriticalAfter ?? this.#options.gracePeriod;
+    this.#timers.setDeadline(instance, after * 1000, () => this.deadlinePassed(instance));
+  }
+
+  protected remove(instance: Instance, reason: 'request' | 'critical'): void {
+    const instances = this.#services.get(instance.service);
+    // Already gone: with a shared store, this node's own deletion can come back on the watch (and be
+    // applied) before the store call that made it returns.
+    if (instances?.get(instance.id) !== instance) return;
+    this.#timers.forget(instance);
+    instances.delete(instance.id);
+    if (instances.size === 0) this.#services.delete(instance.service);
+    this.#feed.emit({ type: 'deregister', index: this.#feed.bump(instance.service), instance, reason });
+    this.#changed(instance.service);
+  }
+
+  /** An instance became servable at `since` while its service has a warm-up: it ramps up from then. */
+  #startWarmup(instance: Instance, since: number): void {
+    const warmupMs = this.settings(instance.service).warmup * 1000;
+    if (warmupMs <= 0) return;
+    instance.warmingSince = since;
+    this.#warmup.start(instance.service, Math.max(WARMUP_MIN_STEP_MS, warmupMs / WARMUP_STEPS));
+  }
+
+  /** One warm-up step of `service`: full-weight instances stop warming. True while any still is. */
+  #warmupTick(service: string): boolean {
+    const now = Date.now();
+    const warmupMs = this.settings(service).warmup * 1000;
+    let warming = false;
+    for (const instance of this.#services.get(service)?.values() ?? []) {
+      if (instance.warmingSince === null) continue;
+      if (now - instance.warmingSince >= warmupMs) instance.warmingSince = null;
+      else warming = true;
+    }
+    // Weights are not a visible change for watchers (no index), but DNS must re-read them.
+    this.#changed(service);
+    return warming;
+  }
+
+  /** Tells change listeners, then re-checks the protection threshold of a service that has one. */
+  #changed(service: string): void {
+    this.#feed.changed(service);
+    // Counting healthy instances is O(n): skip it for the (default) services without a threshold.
+    const threshold = this.settings(service).protectionThreshold;
+    if (threshold === 0 && !this.#tripped.has(service)) return;
+    const instances = this.#services.get(service);
+    const { tripped, healthyShare } = instances ? protectionOf(instances.values(), threshold, this.#options) : { tripped: false, healthyShare: 1 };
+    this.#tripped.update(service, tripped, healthyShare);
+  }
+
+  /** Drops a deadline that could not be acted on, and sets it again from now. */
+  protected retryDeadline(instance: Instance): void {
+    this.#timers.clearDeadline(instance);
+    this.updateDeadline(instance);
+  }
+}
+
+/** The stored part of an instance. */
+export function registrationOf(instance: Instance): Registration {
+  const { status, health, registeredAt, expiresAt, warmingSince, index, ...registration } = instance;
+  return registration;
+}
