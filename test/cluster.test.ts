@@ -241,7 +241,7 @@ describe('a watch whose revision was compacted', () => {
     const a = await node(etcd, prefix);
     const hosts = etcd.members.map((member) => member.endpoint);
     const client = new Etcd3({ hosts: hosts.map((host) => `http://${host}`) });
-    const { EtcdStore } = await import('../src/store/etcd.ts');
+    const { EtcdStore } = await import('../src/store/etcd/store.ts');
     let b: Awaited<ReturnType<typeof EtcdStore.open>> | undefined;
     try {
       await a.register('web', 'keep', { address: '127.0.3.1', port: 80, ttl: 60 });

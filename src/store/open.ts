@@ -9,7 +9,7 @@ export async function openStore(config: Pick<SignpostConfig, 'store' | 'dataDir'
   const hosts = etcdHosts(config.store);
   if (hosts) {
     // Loaded only when asked for: the etcd client (gRPC) adds start-up time the embedded stores need not pay.
-    const { EtcdStore } = await import('./etcd.ts');
+    const { EtcdStore } = await import('./etcd/store.ts');
     return EtcdStore.open(hosts, config.etcdPrefix);
   }
   switch (config.store) {

@@ -1,0 +1,109 @@
+// One etcd client per node, every call bounded in time, and whether etcd can be reached now.
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError } from 'etcd3';
+import { StoreError } from '../../registry/store.ts';
+
+/** How long one etcd call may take before the write fails with 503 (never a hang). */
+export const ETCD_CALL_TIMEOUT_MS = 2_000;
+/** While etcd is unreachable, how often the connection checks whether it is back. */
+export const PROBE_INTERVAL_MS = 500;
+
+/**
+ * `call` runs one etcd request: a failure becomes a StoreError (503) and marks etcd unavailable,
+ * a success marks it available again. While unavailable, a cheap read every PROBE_INTERVAL_MS
+ * finds out when it is back. Listeners hear of each transition once.
+ */
+export class EtcdConnection {
+  readonly client: Etcd3;
+  /** For messages: the members as configured. */
+  readonly name: string;
+  readonly #probeKey: string;
+  readonly #listeners = new Set<(up: boolean) => void>();
+  #available = true;
+  #probe: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(hosts: string[], probeKey: string) {
+    this.name = `etcd ${hosts.join(',')}`;
+    this.#probeKey = probeKey;
+    this.client = new Etcd3({
+      hosts: hosts.map((host) => `http://${host}`),
+      dialTimeout: ETCD_CALL_TIMEOUT_MS,
+      // Unary calls get a deadline; the watch and keep-alive streams live on.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),
+      faultHandling: {
+        // One failed member is skipped for 1 s (not the client's default 5 s): a restarted etcd is used again soon.
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+        // One retry, on another member if there is one (a killed leader); two tries stay within a few seconds.
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }),
+        // A watch that broke is re-established within a second once etcd is back (the default backs off to 30 s).
+        watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }).next(),
+      },
+    });
+  }
+
+  get available(): boolean {
+    return this.#available;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  onAvailability(listener: (up: boolean) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async call<T>(request: (client: Etcd3) => Promise<T>): Promise<T> {
+    if (this.#closed) throw this.closedError();
+    try {
+      const result = await request(this.client);
+      this.setAvailable(true);
+      return result;
+    } catch (error) {
+      throw this.failure(error);
+    }
+  }
+
+  /** A failure as the StoreError clients see (503), marking etcd unavailable. */
+  failure(error: unknown): StoreError {
+    if (error instanceof StoreError) return error;
+    this.setAvailable(false);
+    const reason = (error as Error).message.split('\n')[0];
+    return new StoreError(`${this.name} unavailable: ${reason}`, { cause: error });
+  }
+
+  closedError(): StoreError {
+    return new StoreError(`${this.name}: the store is closed`);
+  }
+
+  setAvailable(up: boolean): void {
+    if (this.#closed || up === this.#available) return;
+    this.#available = up;
+    for (const listener of this.#listeners) listener(up);
+    clearTimeout(this.#probe);
+    if (!up) this.#scheduleProbe();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#probe);
+    this.client.close();
+  }
+
+  #scheduleProbe(): void {
+    this.#probe = setTimeout(() => {
+      this.client.kv
+        .range({ key: Buffer.from(this.#probeKey) })
+        .then(
+          () => this.setAvailable(true),
+          () => {
+            if (!this.#available) this.#scheduleProbe();
+          },
+        );
+    }, PROBE_INTERVAL_MS);
+    this.#probe.unref();
+  }
+}

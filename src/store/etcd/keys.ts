@@ -1,0 +1,51 @@
+// Where each fact lives in etcd, under the store's prefix (--etcd-prefix, default /signpost/):
+//   instances/<service>/<id>  the registration JSON; no lease: it lives until deleted
+//   leases/<service>/<id>     {"status","note"} of the last heartbeat, bound to an etcd lease of the
+//                             instance's ttl; etcd deletes it when the lease lapses
+//   settings/<service>        the service's settings JSON
+import { Buffer } from 'node:buffer';
+
+export type KeyKind = 'instances/' | 'leases/' | 'settings/';
+
+export class EtcdKeys {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /** The key of `name` (`service/id`, or `service` for settings) of one kind. */
+  key(kind: KeyKind, name: string): string {
+    return `${this.prefix}${kind}${name}`;
+  }
+
+  /** `service/id` (or `service`) of a key of `kind`; undefined for keys of another kind. */
+  nameOf(key: string, kind: KeyKind): string | undefined {
+    const start = this.prefix + kind;
+    return key.startsWith(start) ? key.slice(start.length) : undefined;
+  }
+
+  /** The range of every key under the prefix (etcd's prefix convention: [prefix, prefix+1)). */
+  range(): { key: Buffer; range_end: Buffer } {
+    const key = Buffer.from(this.prefix);
+    return { key, range_end: prefixEnd(key) };
+  }
+}
+
+/** `service/id` as its two parts. */
+export function splitName(name: string): [string, string] {
+  const slash = name.indexOf('/');
+  return [name.slice(0, slash), name.slice(slash + 1)];
+}
+
+/** The end of the range of keys starting with `prefix`. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

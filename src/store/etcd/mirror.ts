@@ -1,0 +1,144 @@
+// What this node knows of the keys in etcd: the registrations and lease keys as last written or
+// seen, and the revisions of its own writes. It turns what etcd reports (a snapshot, a watch event,
+// a re-read after a compaction) into the changes the registry applies to memory.
+import type { IKeyValue } from 'etcd3';
+import type { RemoteChange } from '../../registry/store.ts';
+import type { Registration, ReportedStatus, ServiceSettings } from '../../registry/types.ts';
+import { splitName, type EtcdKeys } from './keys.ts';
+
+export interface LeaseState {
+  /** etcd lease id (decimal string), '0' when unknown. */
+  id: string;
+  status: ReportedStatus;
+  note: string;
+  ttl: number;
+}
+
+/** Own-write revisions are forgotten in bulk past this many (deletes of absent keys bring no event to clear them). */
+const MAX_WRITTEN = 100_000;
+
+export class EtcdMirror {
+  /** Registrations as last written or seen, by `service/id`: decides what a put must write. */
+  readonly registrations = new Map<string, Registration>();
+  /** Lease keys as last written or seen, by `service/id`. */
+  readonly leases = new Map<string, LeaseState>();
+  readonly #keys: EtcdKeys;
+  /** The revision of this node's last write to a key: watch events up to it are already applied. */
+  readonly #written = new Map<string, number>();
+  /** Where changes go; set by `follow`. */
+  apply: (change: RemoteChange) => void = () => {};
+  /** The last revision the watch delivered. */
+  lastRevision = 0;
+
+  constructor(keys: EtcdKeys) {
+    this.#keys = keys;
+  }
+
+  /** Registrations and settings of a snapshot, remembering the registrations. */
+  load(kvs: IKeyValue[]): { registrations: Registration[]; settings: Map<string, ServiceSettings> } {
+    const registrations: Registration[] = [];
+    const settings = new Map<string, ServiceSettings>();
+    for (const kv of kvs) {
+      const key = kv.key.toString();
+      const instance = this.#keys.nameOf(key, 'instances/');
+      if (instance !== undefined) {
+        const registration = JSON.parse(kv.value.toString()) as Registration;
+        this.registrations.set(instance, registration);
+        registrations.push(registration);
+      }
+      const service = this.#keys.nameOf(key, 'settings/');
+      if (service !== undefined) settings.set(service, JSON.parse(kv.value.toString()) as ServiceSettings);
+    }
+    return { registrations, settings };
+  }
+
+  /** The lease state of a snapshot: live lease keys, and heartbeat instances whose lease is gone. */
+  applySnapshotLeases(kvs: IKeyValue[]): void {
+    const live = new Set<string>();
+    for (const kv of kvs) {
+      const name = this.#keys.nameOf(kv.key.toString(), 'leases/');
+      if (name === undefined) continue;
+      live.add(name);
+      this.#applyLeaseKey(name, kv);
+    }
+    for (const [name, registration] of this.registrations) {
+      if (!registration.check && !live.has(name)) this.apply({ kind: 'lease', service: registration.service, id: registration.id, status: 'expired', note: '' });
+    }
+  }
+
+  /** A re-read of every key (the watch's revision was compacted): applies the difference with what was known. */
+  applyResync(kvs: IKeyValue[]): void {
+    const seenInstances = new Set<string>();
+    const seenLeases = new Set<string>();
+    for (const kv of kvs) {
+      const key = kv.key.toString();
+      const instance = this.#keys.nameOf(key, 'instances/');
+      const lease = this.#keys.nameOf(key, 'leases/');
+      if (instance !== undefined) seenInstances.add(instance);
+      if (lease !== undefined) seenLeases.add(lease);
+      this.applyEvent('Put', kv, true);
+    }
+    for (const [name, registration] of [...this.registrations]) {
+      if (!seenInstances.has(name)) {
+        this.registrations.delete(name);
+        this.apply({ kind: 'delete', service: registration.service, id: registration.id });
+      } else if (!registration.check && !seenLeases.has(name)) {
+        this.leases.delete(name);
+        this.apply({ kind: 'lease', service: registration.service, id: registration.id, status: 'expired', note: '' });
+      }
+    }
+  }
+
+  /** One key as the watch (or a re-read, `resync`) reports it. This node's own writes are skipped unless re-reading. */
+  applyEvent(type: 'Put' | 'Delete', kv: IKeyValue, resync = false): void {
+    const key = kv.key.toString();
+    const revision = Number(kv.mod_revision);
+    const written = this.#written.get(key);
+    if (written !== undefined && revision <= written) {
+      // This node's own write (or an older one): memory already has it.
+      if (revision === written) this.#written.delete(key);
+      if (!resync) return;
+    }
+    const instance = this.#keys.nameOf(key, 'instances/');
+    if (instance !== undefined) {
+      const [service, id] = splitName(instance);
+      if (type === 'Put') {
+        const registration = JSON.parse(kv.value.toString()) as Registration;
+        this.registrations.set(instance, registration);
+        this.apply({ kind: 'put', registration });
+      } else {
+        this.registrations.delete(instance);
+        this.apply({ kind: 'delete', service, id });
+      }
+      return;
+    }
+    const lease = this.#keys.nameOf(key, 'leases/');
+    if (lease !== undefined) {
+      if (type === 'Put') this.#applyLeaseKey(lease, kv);
+      else {
+        this.leases.delete(lease);
+        const [service, id] = splitName(lease);
+        this.apply({ kind: 'lease', service, id, status: 'expired', note: '' });
+      }
+      return;
+    }
+    const service = this.#keys.nameOf(key, 'settings/');
+    if (service !== undefined && type === 'Put') this.apply({ kind: 'settings', service, settings: JSON.parse(kv.value.toString()) as ServiceSettings });
+  }
+
+  /** Notes this node's write of `keys` at `revision`, so its watch events are recognised. */
+  wrote(keys: string[], revision: number): void {
+    for (const key of keys) if (revision > (this.#written.get(key) ?? 0)) this.#written.set(key, revision);
+    if (this.#written.size > MAX_WRITTEN) {
+      for (const [key, written] of this.#written) if (written <= this.lastRevision) this.#written.delete(key);
+    }
+  }
+
+  #applyLeaseKey(name: string, kv: IKeyValue): void {
+    const { status, note } = JSON.parse(kv.value.toString()) as { status: ReportedStatus; note: string };
+    const [service, id] = splitName(name);
+    const ttl = this.registrations.get(name)?.ttl ?? 0;
+    this.leases.set(name, { id: kv.lease, status, note, ttl });
+    this.apply({ kind: 'lease', service, id, status, note });
+  }
+}

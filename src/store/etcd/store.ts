@@ -1,0 +1,181 @@
+// The clustered store: registrations in etcd, shared by every Signpost node pointed at it.
+//
+// Why two keys per instance (keys.ts) rather than the registration itself bound to the lease:
+// Signpost's health model turns an instance whose lease lapsed `critical` (visible in the API, out
+// of DNS) and deletes it only after its grace period. With the registration on the lease, expiry
+// would delete it at once and the critical state would be lost. Here etcd alone decides expiry (the
+// lease key's delete event reaches every node at once, so they agree); every node then turns the
+// instance critical, and after the grace period the first node whose timer fires deletes the
+// registration (a second delete is a no-op).
+//
+// Heartbeats are not etcd writes (keepalive.ts); only a changed status or a lapsed lease writes the
+// lease key. Every node keeps its view fresh with one watch on the prefix (watch.ts); a node's own
+// writes come back on it and are recognised by revision (mirror.ts): read-your-writes on the node
+// that wrote.
+import { Buffer } from 'node:buffer';
+import { isDeepStrictEqual } from 'node:util';
+import type { IKeyValue, IRequestOp } from 'etcd3';
+import type { RemoteChange, ReplicatedStore, Store } from '../../registry/store.ts';
+import type { Registration, ReportedStatus, ServiceSettings } from '../../registry/types.ts';
+import { EtcdConnection } from './connection.ts';
+import { KeepAlive } from './keepalive.ts';
+import { EtcdKeys } from './keys.ts';
+import { EtcdMirror, type LeaseState } from './mirror.ts';
+import { PrefixWatch } from './watch.ts';
+
+export class EtcdStore implements Store, ReplicatedStore {
+  readonly replicated: ReplicatedStore = this;
+  readonly #etcd: EtcdConnection;
+  readonly #keys: EtcdKeys;
+  readonly #mirror: EtcdMirror;
+  readonly #keepAlive: KeepAlive;
+  readonly #watch: PrefixWatch;
+  #snapshot: { revision: number; kvs: IKeyValue[] } | undefined;
+
+  /** Connects and reads the whole prefix once; rejects with a StoreError if etcd does not answer. */
+  static async open(hosts: string[], prefix: string): Promise<EtcdStore> {
+    const store = new EtcdStore(hosts, prefix);
+    try {
+      await store.#readSnapshot();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  private constructor(hosts: string[], prefix: string) {
+    this.#keys = new EtcdKeys(prefix);
+    this.#etcd = new EtcdConnection(hosts, `${prefix}probe`);
+    this.#mirror = new EtcdMirror(this.#keys);
+    this.#keepAlive = new KeepAlive(this.#etcd);
+    this.#watch = new PrefixWatch(this.#etcd, this.#keys, this.#mirror);
+  }
+
+  // ---- Store ----
+
+  async load(): Promise<Registration[]> {
+    return this.#mirror.load((await this.#readSnapshot()).kvs).registrations;
+  }
+
+  async loadSettings(): Promise<Map<string, ServiceSettings>> {
+    return this.#mirror.load((await this.#readSnapshot()).kvs).settings;
+  }
+
+  async put(registration: Registration): Promise<void> {
+    const name = `${registration.service}/${registration.id}`;
+    const known = this.#mirror.registrations.get(name);
+    const instanceKey = this.#keys.key('instances/', name);
+    const leaseKey = this.#keys.key('leases/', name);
+    const ops: IRequestOp[] = [putOp(instanceKey, JSON.stringify(registration))];
+    const sameBody = known !== undefined && isDeepStrictEqual(withoutMaintenance(known), withoutMaintenance(registration));
+    const onlyMaintenance = sameBody && !isDeepStrictEqual(known.maintenance ?? null, registration.maintenance ?? null);
+    let lease: LeaseState | undefined;
+    // Taking an instance in or out of maintenance rewrites the registration only: its lease is untouched.
+    if (!onlyMaintenance) {
+      if (registration.check) {
+        // Checked instances have no lease: their health comes from the check.
+        ops.push({ request_delete_range: { key: Buffer.from(leaseKey) } });
+      } else {
+        // A new lease: registering again renews it (a registration says the instance is alive and
+        // passing, as the registry takes it), and a changed ttl needs a new one anyway.
+        lease = { id: await this.#grant(registration.ttl), status: 'passing', note: '', ttl: registration.ttl };
+        ops.push(putOp(leaseKey, JSON.stringify({ status: lease.status, note: lease.note }), lease.id));
+      }
+    }
+    const revision = await this.#txn(ops);
+    this.#mirror.wrote([instanceKey, leaseKey], revision);
+    this.#mirror.registrations.set(name, registration);
+    if (lease) this.#mirror.leases.set(name, lease);
+    else if (registration.check) this.#mirror.leases.delete(name);
+  }
+
+  async delete(service: string, id: string): Promise<void> {
+    const name = `${service}/${id}`;
+    const keys = [this.#keys.key('instances/', name), this.#keys.key('leases/', name)];
+    const revision = await this.#txn(keys.map((key) => ({ request_delete_range: { key: Buffer.from(key) } })));
+    this.#mirror.wrote(keys, revision);
+    this.#mirror.registrations.delete(name);
+    this.#mirror.leases.delete(name);
+  }
+
+  async putSettings(service: string, settings: ServiceSettings): Promise<void> {
+    const key = this.#keys.key('settings/', service);
+    const revision = await this.#txn([putOp(key, JSON.stringify(settings))]);
+    this.#mirror.wrote([key], revision);
+  }
+
+  async close(): Promise<void> {
+    if (this.#etcd.closed) return;
+    this.#keepAlive.close();
+    await this.#watch.close();
+    this.#etcd.close();
+  }
+
+  // ---- ReplicatedStore ----
+
+  get available(): boolean {
+    return this.#etcd.available;
+  }
+
+  onAvailability(listener: (up: boolean) => void): () => void {
+    return this.#etcd.onAvailability(listener);
+  }
+
+  follow(apply: (change: RemoteChange) => void): void {
+    const snapshot = this.#snapshot!;
+    this.#mirror.apply = apply;
+    this.#mirror.applySnapshotLeases(snapshot.kvs);
+    this.#watch.start(snapshot.revision + 1);
+  }
+
+  async renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean> {
+    const name = `${service}/${id}`;
+    const known = this.#mirror.leases.get(name);
+    let alive = false;
+    if (known && known.id !== '0' && known.ttl === ttl) alive = (await this.#keepAlive.renew(known.id)) > 0;
+    if (alive && known!.status === report.status && known!.note === report.note) return true;
+    // The lease lapsed (or the status changed): write the lease key, if the instance is still registered.
+    const leaseId = alive ? known!.id : await this.#grant(ttl);
+    const instanceKey = this.#keys.key('instances/', name);
+    const leaseKey = this.#keys.key('leases/', name);
+    const response = await this.#etcd.call((client) =>
+      client.kv.txn({
+        compare: [{ key: Buffer.from(instanceKey), target: 'Version', result: 'Greater', version: 0 }],
+        success: [putOp(leaseKey, JSON.stringify({ status: report.status, note: report.note }), leaseId)],
+        failure: [],
+      }),
+    );
+    if (!response.succeeded) return false;
+    this.#mirror.wrote([leaseKey], Number(response.header.revision));
+    this.#mirror.leases.set(name, { id: leaseId, status: report.status, note: report.note, ttl });
+    return true;
+  }
+
+  // ---- etcd ----
+
+  async #readSnapshot(): Promise<{ revision: number; kvs: IKeyValue[] }> {
+    if (this.#snapshot) return this.#snapshot;
+    const response = await this.#etcd.call((client) => client.kv.range(this.#keys.range()));
+    this.#snapshot = { revision: Number(response.header.revision), kvs: response.kvs };
+    return this.#snapshot;
+  }
+
+  async #grant(ttl: number): Promise<string> {
+    const response = await this.#etcd.call((client) => client.leaseClient.leaseGrant({ TTL: ttl }));
+    return response.ID;
+  }
+
+  async #txn(ops: IRequestOp[]): Promise<number> {
+    const response = await this.#etcd.call((client) => client.kv.txn({ compare: [], success: ops, failure: [] }));
+    return Number(response.header.revision);
+  }
+}
+
+function putOp(key: string, value: string, lease?: string): IRequestOp {
+  return { request_put: { key: Buffer.from(key), value: Buffer.from(value), ...(lease ? { lease } : {}) } };
+}
+
+function withoutMaintenance(registration: Registration): Registration {
+  return { ...registration, maintenance: null };
+}
