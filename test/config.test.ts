@@ -42,19 +42,19 @@ describe('flags', () => {
   });
 
   it('--recursor repeats and takes comma-separated lists', () => {
-    const first = parseRecursors('10.0.0.2', 'resolv.conf');
-    expect(parseRecursors('10.0.0.3:5353,[::1]:53', first)).toEqual([
+    const first = parseRecursors('10.0.0.2', '--recursor', 'resolv.conf');
+    expect(parseRecursors('10.0.0.3:5353,[::1]:53', '--recursor', first)).toEqual([
       { host: '10.0.0.2', port: 53 },
       { host: '10.0.0.3', port: 5353 },
       { host: '::1', port: 53 },
     ]);
-    expect(() => FLAGS.recursors.parse('example.com')).toThrow(/--recursor: expected an IP address/);
+    expect(() => FLAGS.recursors.parse('example.com', '--recursor')).toThrow(/--recursor: expected an IP address/);
   });
 
   it('bad values are refused with a message naming the flag', () => {
-    expect(() => FLAGS.dnsTtl.parse('-3')).toThrow(/--dns-ttl: expected a whole number from 0 to 86400/);
-    expect(() => FLAGS.logLevel.parse('loud')).toThrow(/--log-level: expected one of fatal, error/);
+    expect(() => FLAGS.dnsTtl.parse('-3', '--dns-ttl')).toThrow(/--dns-ttl: expected a whole number from 0 to 86400/);
+    expect(() => FLAGS.logLevel.parse('loud', '--log-level')).toThrow(/--log-level: expected one of fatal, error/);
     expect(() => parseDuration('2 minutes', '--forward-timeout')).toThrow(/--forward-timeout/);
-    expect(() => FLAGS.store.parse('redis')).toThrow(/--store: expected one of sqlite, memory or etcd/);
+    expect(() => FLAGS.store.parse('redis', '--store')).toThrow(/--store: expected one of sqlite, memory or etcd/);
   });
 });

@@ -89,9 +89,12 @@ describe('register', () => {
     ['tag with underscore', { ...valid, tags: ['_x'] }, 'tags.0', /DNS label/],
     ['meta not an object', { ...valid, meta: ['a'] }, 'meta', /object/],
     ['meta value not a string', { ...valid, meta: { a: 1 } }, 'meta.a', /string/],
-    ['meta key with =', { ...valid, meta: { 'a=b': 'c' } }, 'meta.a=b', /meta keys/],
+    ['meta key with =', { ...valid, meta: { 'a=b': 'c' } }, 'meta.a=b', /must be a meta key: 1-64 characters/],
     ['meta entry over 255 bytes', { ...valid, meta: { big: 'x'.repeat(252) } }, 'meta.big', /255 bytes/],
     ['unknown field', { ...valid, wieght: 5 }, 'wieght', /not a known field/],
+    ['check URL not http', { ...valid, check: { http: 'ftp://10.0.0.1/health' } }, 'check.http', /must be an http:\/\/ or https:\/\/ URL/],
+    ['check URL with a space', { ...valid, check: { http: 'http://10.0.0.1/a b' } }, 'check.http', /URL without spaces/],
+    ['check TCP target without a port', { ...valid, check: { tcp: '10.0.0.1' } }, 'check.tcp', /must be HOST:PORT/],
   ];
   for (const [label, body, field, message] of badBodies) {
     it(`400 naming the field: ${label}`, async () => {
@@ -141,6 +144,9 @@ describe('heartbeat and deregister', () => {
     const unknown = await put(`${instanceUrl('web', 'ghost')}/heartbeat`);
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json().message).toMatch(/register it again/);
+    const badStatus = await put(`${instanceUrl()}/heartbeat`, { status: 'sick' });
+    expect(badStatus.statusCode).toBe(400);
+    expect(badStatus.json()).toMatchObject({ field: 'status', message: 'status must be one of "passing", "warning", "critical"' });
   });
 
   it('DELETE removes the instance: 204, then 404', async () => {

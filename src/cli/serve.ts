@@ -5,14 +5,14 @@ import { startSignpost } from '../server.ts';
 
 /** Markdown of a flag's help as --help prints it: no backticks, links as their text. */
 function plain(markdown: string): string {
-  return markdown.replace(/`/g, '').replace(/\[([^\]]+)\]\([^)]+\)/g, '$1');
+  return markdown.replaceAll('\u0060', '').replace(/\[([^\]]+)\]\([^)]+\)/g, '$1');
 }
 
 /** commander wants InvalidArgumentError for a bad value, to print it as `error: option '…' argument '…' is invalid. …`. */
-function parser<T>(spec: Flag<T>) {
+function parser<T>(spec: Flag<T>, name: string) {
   return (text: string, previous: T | undefined): T => {
     try {
-      return spec.parse(text, previous);
+      return spec.parse(text, name, previous);
     } catch (error) {
       throw new InvalidArgumentError((error as Error).message);
     }
@@ -23,8 +23,8 @@ function optionOf(key: FlagKey, spec: Flag<unknown>): Option {
   const name = flagName(key);
   const option = new Option(spec.value ? `${name} <${spec.value.toLowerCase()}>` : name, plain(spec.help)).env(envName(name));
   if (spec.value === undefined) return option;
-  option.argParser(parser(spec));
-  if (spec.default !== undefined) option.default(spec.parse(spec.default), spec.defaultText ? plain(spec.defaultText) : spec.default);
+  option.argParser(parser(spec, name));
+  if (spec.default !== undefined) option.default(spec.parse(spec.default, name), spec.defaultText ? plain(spec.defaultText) : spec.default);
   else if (spec.defaultText !== undefined) option.default(undefined, plain(spec.defaultText));
   return option;
 }
@@ -72,7 +72,7 @@ function configOf(serve: Command): SignpostConfig {
     if (!spec.negation || options[attribute(spec.negation.name)] !== false) continue;
     const source = serve.getOptionValueSource(name);
     if (source === 'cli' || source === 'env') serve.error(`error: ${flagName(key)} and ${spec.negation.name} contradict each other`);
-    config[key] = spec.parse(spec.negation.to);
+    config[key] = spec.parse(spec.negation.to, flagName(key));
   }
   return config as SignpostConfig;
 }

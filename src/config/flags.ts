@@ -31,8 +31,11 @@ export interface Flag<T> {
   defaultText?: string;
   /** The default of `startSignpost()` (code that embeds Signpost, tests included), where it differs. */
   libraryDefault?: string;
-  /** Reads a value given on the command line or in the environment; `previous` for a flag that repeats. Throws naming the flag. */
-  parse(text: string, previous?: T): T;
+  /**
+   * Reads a value given on the command line or in the environment; `previous` for a flag that
+   * repeats. Throws with a message naming `flag` (the flag's name) and what it expects.
+   */
+  parse(text: string, flag: string, previous?: T): T;
   /** The flag may be given several times (each `parse` gets what the earlier ones made). */
   repeats?: boolean;
   /** A second flag that sets the value to `to` (`--no-recursion` → off), and may not be combined with this one. */
@@ -49,18 +52,17 @@ function flag<T>(spec: Flag<T>): Flag<T> {
   return spec;
 }
 
-const switchFlag = (help: string) => flag<boolean>({ help, default: 'false', parse: (text) => text === 'true' });
-const integer = (name: string, min: number, max: number) => (text: string) => parseInteger(text, name, min, max);
-const duration = (name: string) => (text: string) => parseDuration(text, name);
+const textFlag = (value: string, help: string, defaultValue: string) => flag<string>({ value, help, default: defaultValue, parse: (given) => given });
+const switchFlag = (help: string) => flag<boolean>({ help, default: 'false', parse: (given) => given === 'true' });
+const integer = (value: string, help: string, defaultValue: string, min: number, max: number) =>
+  flag<number>({ value, help, default: defaultValue, parse: (given, name) => parseInteger(given, name, min, max) });
+/** Milliseconds, given as `2s`, `500ms` or seconds; `orOff`: 0 turns the feature off. */
+const duration = (help: string, defaultValue: string, orOff = false) =>
+  flag<number>({ value: 'DURATION', help, default: defaultValue, parse: orOff ? parseOptionalDuration : parseDuration });
 
 export const FLAGS = {
-  dns: flag<HostPort>({
-    value: 'HOST:PORT',
-    help: 'DNS listener, UDP and TCP (`[::1]:8600` for IPv6; port 0 picks one)',
-    default: '127.0.0.1:8600',
-    parse: (text) => parseHostPort(text, '--dns'),
-  }),
-  http: flag<HostPort>({ value: 'HOST:PORT', help: 'HTTP API listener', default: '127.0.0.1:8500', parse: (text) => parseHostPort(text, '--http') }),
+  dns: flag<HostPort>({ value: 'HOST:PORT', help: 'DNS listener, UDP and TCP (`[::1]:8600` for IPv6; port 0 picks one)', default: '127.0.0.1:8600', parse: parseHostPort }),
+  http: flag<HostPort>({ value: 'HOST:PORT', help: 'HTTP API listener', default: '127.0.0.1:8500', parse: parseHostPort }),
   domain: flag<string>({ value: 'NAME', help: 'the zone Signpost is authoritative for', default: 'local', parse: parseDomain }),
   store: flag<StoreKind>({
     value: 'KIND',
@@ -78,28 +80,19 @@ export const FLAGS = {
     default: '/signpost/',
     parse: parseEtcdPrefix,
   }),
-  dataDir: flag<string>({
-    value: 'DIR',
-    help: 'where the `sqlite` store keeps its database (`signpost.db`); one server per directory',
-    default: './data',
-    parse: (text) => text,
-  }),
-  dnsTtl: flag<number>({ value: 'SECONDS', help: 'TTL of answers and of negative caching (SOA minimum)', default: '5', parse: integer('--dns-ttl', 0, 86400) }),
-  gracePeriod: flag<number>({
-    value: 'SECONDS',
-    help: 'how long an instance may stay critical before it is deleted, unless its registration sets `deregisterCriticalAfter`',
-    default: '60',
-    parse: integer('--grace-period', 0, 30 * 86400),
-  }),
+  dataDir: textFlag('DIR', 'where the `sqlite` store keeps its database (`signpost.db`); one server per directory', './data'),
+  dnsTtl: integer('SECONDS', 'TTL of answers and of negative caching (SOA minimum)', '5', 0, 86400),
+  gracePeriod: integer(
+    'SECONDS',
+    'how long an instance may stay critical before it is deleted, unless its registration sets `deregisterCriticalAfter`',
+    '60',
+    0,
+    30 * 86400,
+  ),
   onlyPassing: switchFlag('DNS answers with `passing` instances only (otherwise `warning` ones too)'),
-  checkConcurrency: flag<number>({ value: 'N', help: 'most active health checks in flight at once', default: '64', parse: integer('--check-concurrency', 1, 100_000) }),
-  maxWatches: flag<number>({ value: 'N', help: 'most open blocking queries and event streams together', default: '4096', parse: integer('--max-watches', 0, 1_000_000) }),
-  watchHistory: flag<number>({
-    value: 'EVENTS',
-    help: 'events an event stream can replay to a client that reconnects',
-    default: '10000',
-    parse: integer('--watch-history', 1, 10_000_000),
-  }),
+  checkConcurrency: integer('N', 'most active health checks in flight at once', '64', 1, 100_000),
+  maxWatches: integer('N', 'most open blocking queries and event streams together', '4096', 0, 1_000_000),
+  watchHistory: integer('EVENTS', 'events an event stream can replay to a client that reconnects', '10000', 1, 10_000_000),
   recursors: flag<Recursors>({
     name: '--recursor',
     value: 'HOST[:PORT]',
@@ -108,119 +101,65 @@ export const FLAGS = {
     defaultText: 'the nameservers of `/etc/resolv.conf`',
     // Embedding code (tests included) opts in to network traffic.
     libraryDefault: 'off',
-    parse: (text, previous) => (text === 'resolv.conf' || text === 'off' ? text : parseRecursors(text, previous)),
+    parse: (given, name, previous) => (given === 'resolv.conf' || given === 'off' ? given : parseRecursors(given, name, previous)),
     repeats: true,
     negation: { name: '--no-recursion', help: 'forward nothing: names outside the zone get REFUSED', to: 'off' },
   }),
-  cacheMaxTtl: flag<number>({
-    value: 'SECONDS',
-    help: 'longest a forwarded answer is cached (its TTLs are lowered to this)',
-    default: '3600',
-    parse: integer('--cache-max-ttl', 0, 7 * 86400),
-  }),
-  cacheSize: flag<number>({
-    value: 'ENTRIES',
-    help: 'forwarded answers cached (also at most 64 MiB); 0 = no cache',
-    default: '10000',
-    parse: integer('--cache-size', 0, 10_000_000),
-  }),
-  forwardTimeout: flag<number>({
-    value: 'DURATION',
-    help: 'how long one try waits for an upstream (`2s`, `500ms`; a bare number is seconds)',
-    default: '2s',
-    parse: duration('--forward-timeout'),
-  }),
-  forwardBudget: flag<number>({
-    value: 'DURATION',
-    help: 'how long a forwarded question may take over all tries before SERVFAIL',
-    default: '4s',
-    parse: duration('--forward-budget'),
-  }),
-  forwardRateLimit: flag<number>({
-    value: 'N',
-    help: 'questions per second one client may send upstream (cache hits do not count); past it, REFUSED; 0 = no limit',
-    default: '200',
-    parse: integer('--forward-rate-limit', 0, 1_000_000),
-  }),
+  cacheMaxTtl: integer('SECONDS', 'longest a forwarded answer is cached (its TTLs are lowered to this)', '3600', 0, 7 * 86400),
+  cacheSize: integer('ENTRIES', 'forwarded answers cached (also at most 64 MiB); 0 = no cache', '10000', 0, 10_000_000),
+  forwardTimeout: duration('how long one try waits for an upstream (`2s`, `500ms`; a bare number is seconds)', '2s'),
+  forwardBudget: duration('how long a forwarded question may take over all tries before SERVFAIL', '4s'),
+  forwardRateLimit: integer(
+    'N',
+    'questions per second one client may send upstream (cache hits do not count); past it, REFUSED; 0 = no limit',
+    '200',
+    0,
+    1_000_000,
+  ),
   tokenFile: flag<string>({
     value: 'FILE',
     help:
       'bearer tokens, one a line: `TOKEN service-glob[,service-glob…]` may write (and read) the matching services (`*`, `pay*`, `web-?`); ' +
       '`TOKEN read` may only read; `#` comments. Reloaded on `SIGHUP`',
     defaultText: 'none: writes are open (a warning at start-up)',
-    parse: (text) => text,
+    parse: (given) => given,
   }),
   readRequiresToken: switchFlag('reads need a token too (any in the file); `/healthz` stays open'),
-  dnsRateLimit: flag<number>({
-    value: 'N',
-    help: 'identical UDP responses per second to one client /24 (IPv6 /56) before they are dropped (RRL); 0 = off',
-    default: '100',
-    parse: integer('--dns-rate-limit', 0, 1_000_000),
-  }),
-  dnsRateLimitSlip: flag<number>({
-    value: 'N',
-    help: 'every Nth response the rate limit drops goes out truncated (TC) instead, so real clients retry over TCP; 0 = none',
-    default: '2',
-    parse: integer('--dns-rate-limit-slip', 0, 100),
-  }),
+  dnsRateLimit: integer('N', 'identical UDP responses per second to one client /24 (IPv6 /56) before they are dropped (RRL); 0 = off', '100', 0, 1_000_000),
+  dnsRateLimitSlip: integer(
+    'N',
+    'every Nth response the rate limit drops goes out truncated (TC) instead, so real clients retry over TCP; 0 = none',
+    '2',
+    0,
+    100,
+  ),
   rateLimitExempt: flag<string[]>({
     value: 'CIDRS',
     help: 'clients never rate-limited (DNS responses, HTTP writes); comma-separated; `""` = none',
     // Loopback is trusted: local tools, health probes and benchmarks are never limited.
     default: '127.0.0.0/8,::1/128',
-    parse: (text) => parseCidrList(text, '--rate-limit-exempt'),
+    parse: parseCidrList,
   }),
-  dnsTcpMaxConnections: flag<number>({ value: 'N', help: 'most DNS TCP connections at once', default: '1024', parse: integer('--dns-tcp-max-connections', 1, 1_000_000) }),
-  dnsTcpMaxPerClient: flag<number>({
-    value: 'N',
-    help: 'most DNS TCP connections from one address; more are closed at once',
-    default: '64',
-    parse: integer('--dns-tcp-max-per-client', 1, 1_000_000),
-  }),
-  dnsTcpMaxInFlight: flag<number>({
-    value: 'N',
-    help: 'forwarded questions one TCP connection may have waiting; reading from it pauses past that',
-    default: '32',
-    parse: integer('--dns-tcp-max-in-flight', 1, 65535),
-  }),
-  dnsTcpIdleTimeout: flag<number>({ value: 'DURATION', help: 'an idle DNS TCP connection is closed', default: '10s', parse: duration('--dns-tcp-idle-timeout') }),
-  dnsTcpMessageTimeout: flag<number>({
-    value: 'DURATION',
-    help: 'a DNS TCP message that started arriving must be complete within this',
-    default: '5s',
-    parse: duration('--dns-tcp-message-timeout'),
-  }),
-  httpMaxBody: flag<number>({ value: 'BYTES', help: 'larger request bodies get 413', default: '65536', parse: integer('--http-max-body', 1024, 64 * 1024 * 1024) }),
-  httpMaxConnections: flag<number>({ value: 'N', help: 'most HTTP connections at once', default: '1024', parse: integer('--http-max-connections', 1, 1_000_000) }),
-  httpRequestTimeout: flag<number>({
-    value: 'DURATION',
-    help: "a request's headers (at most 10 s) and body must arrive within this",
-    default: '30s',
-    parse: duration('--http-request-timeout'),
-  }),
-  httpKeepAliveTimeout: flag<number>({
-    value: 'DURATION',
-    help: 'an idle kept-alive HTTP connection is closed',
-    default: '5s',
-    parse: duration('--http-keep-alive-timeout'),
-  }),
-  httpWriteRateLimit: flag<number>({
-    value: 'N',
-    help: 'writes (PUT, DELETE) per second per client address; past it, 429 with `Retry-After`; 0 = no limit',
-    default: '100',
-    parse: integer('--http-write-rate-limit', 0, 1_000_000),
-  }),
-  httpMaxEventLoopDelay: flag<number>({
-    value: 'DURATION',
-    help: 'HTTP answers 503 with `Retry-After` while the event loop lags more than this, so DNS keeps answering; `/healthz` is exempt; 0 = off',
-    default: '1s',
-    parse: (text) => parseOptionalDuration(text, '--http-max-event-loop-delay'),
-  }),
+  dnsTcpMaxConnections: integer('N', 'most DNS TCP connections at once', '1024', 1, 1_000_000),
+  dnsTcpMaxPerClient: integer('N', 'most DNS TCP connections from one address; more are closed at once', '64', 1, 1_000_000),
+  dnsTcpMaxInFlight: integer('N', 'forwarded questions one TCP connection may have waiting; reading from it pauses past that', '32', 1, 65535),
+  dnsTcpIdleTimeout: duration('an idle DNS TCP connection is closed', '10s'),
+  dnsTcpMessageTimeout: duration('a DNS TCP message that started arriving must be complete within this', '5s'),
+  httpMaxBody: integer('BYTES', 'larger request bodies get 413', '65536', 1024, 64 * 1024 * 1024),
+  httpMaxConnections: integer('N', 'most HTTP connections at once', '1024', 1, 1_000_000),
+  httpRequestTimeout: duration("a request's headers (at most 10 s) and body must arrive within this", '30s'),
+  httpKeepAliveTimeout: duration('an idle kept-alive HTTP connection is closed', '5s'),
+  httpWriteRateLimit: integer('N', 'writes (PUT, DELETE) per second per client address; past it, 429 with `Retry-After`; 0 = no limit', '100', 0, 1_000_000),
+  httpMaxEventLoopDelay: duration(
+    'HTTP answers 503 with `Retry-After` while the event loop lags more than this, so DNS keeps answering; `/healthz` is exempt; 0 = off',
+    '1s',
+    true,
+  ),
   logLevel: flag<string>({
     value: 'LEVEL',
     help: 'pino level (`fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`); `debug` adds one line per HTTP request',
     default: 'info',
-    parse: (text) => parseChoice(text, '--log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    parse: (given, name) => parseChoice(given, name, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   }),
 };
 
@@ -246,7 +185,7 @@ export function defaults(kind: 'cli' | 'library'): SignpostConfig {
   const config: Partial<Record<FlagKey, unknown>> = {};
   for (const [key, spec] of Object.entries(FLAGS) as Array<[FlagKey, Flag<unknown>]>) {
     const text = (kind === 'library' ? spec.libraryDefault : undefined) ?? spec.default;
-    if (text !== undefined) config[key] = spec.parse(text);
+    if (text !== undefined) config[key] = spec.parse(text, flagName(key));
   }
   return config as SignpostConfig;
 }
@@ -260,6 +199,6 @@ export function resolveConfig(partial: Partial<SignpostConfig> = {}): SignpostCo
     if (value !== undefined) (config as Record<FlagKey, unknown>)[key] = value;
   }
   // The zone is compared byte by byte with questions: normalise it however it was given.
-  config.domain = parseDomain(config.domain);
+  config.domain = parseDomain(config.domain, flagName('domain'));
   return config;
 }

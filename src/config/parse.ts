@@ -35,23 +35,26 @@ export function formatHostPort({ host, port }: HostPort): string {
 }
 
 /** Parses one upstream resolver: an IP literal, with an optional port (`10.0.0.2`, `10.0.0.2:5353`, `::1`, `[::1]:5353`). */
-export function parseRecursor(value: string): HostPort {
+export function parseRecursor(value: string, flag = '--recursor'): HostPort {
   const text = value.trim();
   const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
   const v4 = /^([\d.]+)(?::(\d{1,5}))?$/.exec(text);
   const match = bracketed ?? v4 ?? (text.includes(':') ? [text, text, undefined] : null);
   const host = match?.[1];
   if (!host || !isIP(host.replace(/%.*$/, ''))) {
-    throw new Error(`--recursor: expected an IP address with an optional port (10.0.0.2, 10.0.0.2:5353, [::1]:5353), got "${value}"`);
+    throw new Error(`${flag}: expected an IP address with an optional port (10.0.0.2, 10.0.0.2:5353, [::1]:5353), got "${value}"`);
   }
   const port = match[2] === undefined ? FORWARD_LIMITS.defaultPort : Number(match[2]);
-  if (port < 1 || port > 65535) throw new Error(`--recursor: port ${port} is out of range 1-65535`);
+  if (port < 1 || port > 65535) throw new Error(`${flag}: port ${port} is out of range 1-65535`);
   return { host, port };
 }
 
 /** Upstreams, comma-separated; added to the ones already given (the flag repeats). */
-export function parseRecursors(value: string, previous: Recursors | undefined): Recursors {
-  const given = value.split(',').filter((part) => part.trim() !== '').map(parseRecursor);
+export function parseRecursors(value: string, flag: string, previous: Recursors | undefined): Recursors {
+  const given = value
+    .split(',')
+    .filter((part) => part.trim() !== '')
+    .map((part) => parseRecursor(part, flag));
   return [...(Array.isArray(previous) ? previous : []), ...given];
 }
 
@@ -97,14 +100,14 @@ export function parseCidrList(value: string, flag: string): string[] {
     });
 }
 
-export function parseStore(value: string): StoreKind {
+export function parseStore(value: string, flag: string): StoreKind {
   const etcd = /^etcd:\/\/(.+)$/i.exec(value.trim());
   if (etcd) {
-    const hosts = etcd[1].split(',').map((host) => formatHostPort(parseHostPort(host, '--store etcd://')));
+    const hosts = etcd[1].split(',').map((host) => formatHostPort(parseHostPort(host, `${flag} etcd://`)));
     return `etcd://${hosts.join(',')}`;
   }
   const kind = STORE_KINDS.find((known) => known === value.trim().toLowerCase());
-  if (!kind) throw new Error(`--store: expected one of ${STORE_KINDS.join(', ')} or etcd://HOST:PORT[,HOST:PORT...], got "${value}"`);
+  if (!kind) throw new Error(`${flag}: expected one of ${STORE_KINDS.join(', ')} or etcd://HOST:PORT[,HOST:PORT...], got "${value}"`);
   return kind;
 }
 
@@ -114,17 +117,17 @@ export function etcdHosts(store: StoreKind): string[] | undefined {
 }
 
 /** An etcd key prefix: starts and ends with `/`. */
-export function parseEtcdPrefix(value: string): string {
+export function parseEtcdPrefix(value: string, flag: string): string {
   const prefix = value.trim();
-  if (!/^\/[\x21-\x7e]*$/.test(prefix)) throw new Error(`--etcd-prefix: expected a key prefix starting with "/", got "${value}"`);
+  if (!/^\/[\x21-\x7e]*$/.test(prefix)) throw new Error(`${flag}: expected a key prefix starting with "/", got "${value}"`);
   return prefix.endsWith('/') ? prefix : `${prefix}/`;
 }
 
 /** A zone name: lower case, no trailing dot, each part a DNS label. */
-export function parseDomain(value: string): string {
+export function parseDomain(value: string, flag: string): string {
   const domain = value.trim().toLowerCase().replace(/\.$/, '');
   if (!domain || !domain.split('.').every(isLabel) || domain.length > 200) {
-    throw new Error(`--domain: "${value}" is not a domain name made of DNS labels`);
+    throw new Error(`${flag}: "${value}" is not a domain name made of DNS labels`);
   }
   return domain;
 }

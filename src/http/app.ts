@@ -11,7 +11,7 @@ import { installAuth } from './auth.ts';
 import { HttpError, installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
-import { metricsRoutes } from './routes/metrics.ts';
+import { metricsRoutes, type MetricsExposition } from './routes/metrics.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { watchRoutes } from './routes/watch.ts';
 import type { TokenSet } from './tokens.ts';
@@ -31,10 +31,8 @@ export type HttpLimits = Pick<
 >;
 
 /** Where request counts go and `/metrics` comes from (src/metrics). */
-export interface HttpMetrics {
+export interface HttpMetrics extends MetricsExposition {
   observeRequest(method: string, route: string, status: number, seconds: number): void;
-  readonly contentType: string;
-  render(): Promise<string>;
 }
 
 export interface HttpAppOptions {

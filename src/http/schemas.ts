@@ -1,7 +1,18 @@
 // JSON schemas of the HTTP API: what a request may carry and what a response holds.
 import { LABEL_PATTERN, LIMITS } from '../config/limits.ts';
 
-const label = { type: 'string', pattern: LABEL_PATTERN } as const;
+/**
+ * The patterns strings must match, each with what it asks for in words: a 400 for a string that
+ * does not match says what the pattern wants (validation.ts looks the words up by pattern).
+ */
+export const PATTERNS = {
+  label: { pattern: LABEL_PATTERN, wants: 'a DNS label: letters, digits and hyphens, 1-63 characters, not starting or ending with a hyphen' },
+  metaKey: { pattern: `^[A-Za-z0-9_.-]{1,${LIMITS.metaKeyLength}}$`, wants: `a meta key: 1-${LIMITS.metaKeyLength} characters of A-Z a-z 0-9 _ . -` },
+  httpCheck: { pattern: '^https?://[^\\s]+$', wants: 'an http:// or https:// URL without spaces, such as http://10.0.0.1:8080/health' },
+  tcpCheck: { pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$', wants: 'HOST:PORT (a name or an IPv4 address, or [IPv6]:PORT), such as 10.0.0.1:5432' },
+} as const;
+
+const label = { type: 'string', pattern: PATTERNS.label.pattern } as const;
 
 function range(limits: { min: number; max: number }) {
   return { minimum: limits.min, maximum: limits.max };
@@ -39,7 +50,7 @@ export const registrationBody = {
     meta: {
       type: 'object',
       maxProperties: LIMITS.metaEntries,
-      propertyNames: { pattern: `^[A-Za-z0-9_.-]{1,${LIMITS.metaKeyLength}}$` },
+      propertyNames: { pattern: PATTERNS.metaKey.pattern },
       additionalProperties: { type: 'string' },
       default: {},
     },
@@ -47,8 +58,8 @@ export const registrationBody = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        http: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2048 },
-        tcp: { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$' },
+        http: { type: 'string', pattern: PATTERNS.httpCheck.pattern, maxLength: 2048 },
+        tcp: { type: 'string', pattern: PATTERNS.tcpCheck.pattern },
         interval: { type: 'number', ...range(LIMITS.check.interval), default: LIMITS.check.interval.default },
         timeout: { type: 'number', ...range(LIMITS.check.timeout), default: LIMITS.check.timeout.default },
         successBeforePassing: { type: 'integer', ...range(LIMITS.check.threshold), default: LIMITS.check.threshold.default },

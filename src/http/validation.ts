@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
+import { PATTERNS } from './schemas.ts';
 
 function makeAjv(coerceTypes: boolean): Ajv {
   const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false });
@@ -31,17 +32,24 @@ export function fieldOf(error: ErrorObject): string {
 
 /** Human wording of one validation error, naming the field. */
 export function describe(error: ErrorObject, field: string): string {
-  if (error.propertyName !== undefined) return `${field}: meta keys are 1-64 characters of A-Z a-z 0-9 _ . -`;
+  if (error.propertyName !== undefined) return `${field} must be ${wantedBy(PATTERNS.metaKey.pattern)}`;
   switch (error.keyword) {
     case 'required':
       return `${field} is required`;
     case 'additionalProperties':
       return `${field} is not a known field`;
     case 'pattern':
-      return `${field} must be a DNS label: letters, digits and hyphens, 1-63 characters, not starting or ending with a hyphen`;
+      return `${field} must be ${wantedBy(String(error.params.pattern))}`;
+    case 'enum':
+      return `${field} must be one of ${(error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`;
     case 'format':
       return error.params.format === 'ip' ? `${field} must be an IPv4 or IPv6 address` : `${field} ${error.message}`;
     default:
       return `${field || 'body'} ${error.message}`;
   }
+}
+
+/** What a pattern of PATTERNS asks for, in words. */
+function wantedBy(pattern: string): string {
+  return Object.values(PATTERNS).find((known) => known.pattern === pattern)?.wants ?? `to match ${pattern}`;
 }

@@ -43,6 +43,17 @@ function processRegistry(): client.Registry {
   return processMetrics;
 }
 
+/** A `collect` hook that resets the metric and fills it from `read` through `write` (its inc or set). */
+function scrapedFrom<M extends { reset(): void }, L extends string>(
+  read: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void,
+  write: (metric: M) => (labels: Partial<Record<L, string>>, value: number) => void,
+) {
+  return function collect(this: M) {
+    this.reset();
+    read(write(this));
+  };
+}
+
 /** Seconds; HTTP requests of the API take about a millisecond, watches up to their wait (600 s). */
 const HTTP_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600];
 
@@ -69,29 +80,12 @@ export class Metrics implements HttpMetrics {
   constructor({ registry, watches, dns, rrl, forwarder }: MetricSources) {
     const register = [this.registry];
 
-    /** A counter whose value lives elsewhere: set from `read` at every scrape. */
-    const mirrored = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
-      new client.Counter<L>({
-        name,
-        help,
-        labelNames,
-        registers: register,
-        collect() {
-          this.reset();
-          read((labels, value) => this.inc(labels, value));
-        },
-      });
-    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], read: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void) =>
-      new client.Gauge<L>({
-        name,
-        help,
-        labelNames,
-        registers: register,
-        collect() {
-          this.reset();
-          read((labels, value) => this.set(labels, value));
-        },
-      });
+    /** A metric whose value lives elsewhere: a counter (`inc`) or gauge (`set`) filled from `read` at every scrape. */
+    type Read<L extends string> = (set: (labels: Partial<Record<L, string>>, value: number) => void) => void;
+    const mirrored = <L extends string>(name: string, help: string, labelNames: readonly L[], read: Read<L>) =>
+      new client.Counter<L>({ name, help, labelNames, registers: register, collect: scrapedFrom(read, (metric) => metric.inc.bind(metric)) });
+    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], read: Read<L>) =>
+      new client.Gauge<L>({ name, help, labelNames, registers: register, collect: scrapedFrom(read, (metric) => metric.set.bind(metric)) });
 
     mirrored(
       'signpost_dns_replies_total',

@@ -18,17 +18,8 @@ interface InstanceParams {
   id: string;
 }
 
-interface RegistrationBody {
-  address: string;
-  port: number;
-  weight: number;
-  priority: number;
-  ttl: number;
-  tags: string[];
-  meta: Record<string, string>;
-  check?: CheckDefinition;
-  deregisterCriticalAfter?: number;
-}
+/** The registration body after its schema: the defaults filled in, service and id from the path. */
+type RegistrationBody = Omit<Registration, 'service' | 'id' | 'maintenance'>;
 
 /** An instance as the API shows it: times as ISO strings, the weight DNS publishes beside the registered one. */
 export function instanceJson(instance: Instance, registry: Registry) {
