@@ -5,6 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './helpers/wait.ts';
 import { decode, query, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 const WEB = { address: '10.0.0.1', port: 8080 };
@@ -40,35 +41,58 @@ function connectFrom(localAddress: string, port: number): Promise<net.Socket> {
   });
 }
 
-/** Whether the server closed `socket` within `ms`. */
-function closedWithin(socket: net.Socket, ms: number): Promise<boolean> {
-  if (socket.destroyed || socket.readyState === 'closed') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-    socket.on('error', () => {});
-  });
+/** Resolves when the server closes `socket` (the test's timeout bounds the wait). */
+function closed(socket: net.Socket): Promise<void> {
+  socket.on('error', () => {});
+  if (socket.destroyed || socket.readyState === 'closed') return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
-/** Sends `count` copies of `message` over UDP from `localAddress`, and collects the replies for `waitMs` afterwards. */
-async function udpFrom(localAddress: string, port: number, message: Buffer, count: number, waitMs: number): Promise<Buffer[]> {
+/** The DNS messages a TCP connection receives, unframed, and a way to await the nth. */
+function replies(socket: net.Socket): { received: Buffer[]; count(n: number): Promise<Buffer[]> } {
+  const received: Buffer[] = [];
+  const waiting: Array<{ n: number; resolve: (all: Buffer[]) => void }> = [];
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+      received.push(pending.subarray(2, 2 + pending.readUInt16BE(0)));
+      pending = pending.subarray(2 + pending.readUInt16BE(0));
+    }
+    for (const waiter of [...waiting]) if (received.length >= waiter.n) waiter.resolve(received.slice(0, waiter.n));
+  });
+  return {
+    received,
+    count: (n) => (received.length >= n ? Promise.resolve(received.slice(0, n)) : new Promise((resolve) => waiting.push({ n, resolve }))),
+  };
+}
+
+/** Asks one query on a held connection: its answer, or null when the server closed the connection instead. */
+async function askOn(socket: net.Socket): Promise<Buffer | null> {
+  const reply = replies(socket);
+  socket.write(framed(query('web.service.local', 'A')));
+  return Promise.race([reply.count(1).then(([first]) => first), closed(socket).then(() => null)]);
+}
+
+/** Sends `count` copies of `message` over UDP from `localAddress`; returns the socket's replies as they come. */
+async function udpFrom(localAddress: string, port: number, message: Buffer, count: number): Promise<{ socket: dgram.Socket; replies: Buffer[] }> {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, localAddress, resolve));
-  const replies: Buffer[] = [];
-  socket.on('message', (reply) => replies.push(reply));
+  const received: Buffer[] = [];
+  socket.on('message', (reply) => received.push(reply));
   for (let i = 0; i < count; i++) socket.send(message, port, '127.0.0.1');
-  await new Promise((resolve) => setTimeout(resolve, waitMs));
-  socket.close();
-  return replies;
+  return { socket, replies: received };
 }
 
-async function timedTcpQuery(signpost: TestSignpost): Promise<{ ms: number; answers: string[] }> {
-  const started = performance.now();
-  const reply = await signpost.tcp(query('web.service.local', 'A'));
-  return { ms: performance.now() - started, answers: decode(reply).answers.map((answer) => answer.address!) };
+/** The server's own count of UDP replies sent and of replies its rate limit dropped, from /metrics. */
+async function udpCounts(signpost: TestSignpost): Promise<{ sent: number; dropped: number; slipped: number }> {
+  const text = await (await fetch(`${signpost.url}/metrics`)).text();
+  const sum = (pattern: RegExp) => text.split('\n').filter((line) => pattern.test(line)).reduce((total, line) => total + Number(line.split(' ').at(-1)), 0);
+  return {
+    sent: sum(/^signpost_dns_replies_total\{transport="udp"/),
+    dropped: sum(/^signpost_dns_rrl_dropped_total /),
+    slipped: sum(/^signpost_dns_rrl_slipped_total /),
+  };
 }
 
 describe('hostile DNS packets', () => {
@@ -79,26 +103,27 @@ describe('hostile DNS packets', () => {
   });
   afterAll(() => signpost?.close());
 
-  it('64 KiB compression-pointer chains (and loops) do not delay a normal query', async () => {
-    const baseline = await timedTcpQuery(signpost);
+  it('64 KiB compression-pointer chains (and loops) are refused without being followed, and normal queries are answered meanwhile', async () => {
     const chain = pointerChain(65535);
     const udpChain = pointerChain(65507);
-    // A burst of chains over TCP on one connection, and over UDP, then a normal query at once.
+    // A burst of chains over TCP on one connection, and over UDP, then normal queries at once.
     const attacker = net.connect(signpost.dns.port, '127.0.0.1');
     attacker.on('error', () => {});
-    const burst = Buffer.concat(Array.from({ length: 20 }, () => framed(chain)));
-    attacker.write(burst);
+    const refusals = replies(attacker);
+    attacker.write(Buffer.concat(Array.from({ length: 20 }, () => framed(chain))));
     const udp = dgram.createSocket('udp4');
     for (let i = 0; i < 20; i++) udp.send(udpChain, signpost.dns.port, '127.0.0.1');
-    const during = await timedTcpQuery(signpost);
-    const udpReply = decode((await signpost.udp(query('web.service.local', 'A')))!);
+    const [tcpReply, udpReply, answered] = await Promise.all([
+      signpost.tcp(query('web.service.local', 'A')),
+      signpost.udp(query('web.service.local', 'A')),
+      refusals.count(20),
+    ]);
     udp.close();
     attacker.destroy();
-    expect(during.answers).toEqual(['10.0.0.1']);
-    expect(udpReply.answers.map((answer) => answer.address)).toEqual(['10.0.0.1']);
-    // Measured, asserted loosely: a few ms is the expectation; the bound only catches real stalls.
-    console.log(`normal TCP query: ${baseline.ms.toFixed(1)} ms alone, ${during.ms.toFixed(1)} ms behind 20 + 20 pointer chains of 64 KiB`);
-    expect(during.ms).toBeLessThan(200);
+    expect(decode(tcpReply).answers.map((answer) => answer.address)).toEqual(['10.0.0.1']);
+    expect(decode(udpReply!).answers.map((answer) => answer.address)).toEqual(['10.0.0.1']);
+    // Every chain got a bare FORMERR header: nothing was built from following it.
+    for (const refusal of answered) expect([refusal.length, refusal[3] & 0x0f]).toEqual([12, 1]);
   });
 
   it('a pointer chain gets FORMERR, not an answer built from following it', async () => {
@@ -120,48 +145,49 @@ describe('TCP clients that hold connections', () => {
     await signpost?.close();
   });
 
-  it('500 idle connections do not stop new clients', async () => {
+  it('500 idle connections do not stop new clients, and are closed when idle', async () => {
     // From ten addresses, fifty each: under the per-client cap, so all 500 are held.
-    for (let a = 1; a <= 10; a++) {
-      const opened = await Promise.all(Array.from({ length: 50 }, () => connectFrom(`127.0.1.${a}`, signpost.dns.port)));
-      sockets.push(...opened);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(sockets.filter((socket) => !socket.destroyed).length).toBe(500);
-    const { ms, answers } = await timedTcpQuery(signpost);
-    expect(answers).toEqual(['10.0.0.1']);
-    expect(ms).toBeLessThan(500);
+    const held: net.Socket[] = [];
+    for (let a = 1; a <= 10; a++) held.push(...(await Promise.all(Array.from({ length: 50 }, () => connectFrom(`127.0.1.${a}`, signpost.dns.port)))));
+    sockets.push(...held);
+    const tcp = await signpost.tcp(query('web.service.local', 'A'));
+    expect(decode(tcp).answers.map((answer) => answer.address)).toEqual(['10.0.0.1']);
     expect(decode((await signpost.udp(query('web.service.local', 'A')))!).answers).toHaveLength(1);
-    // And they are not held for long: the idle timeout (2 s here) closes them.
-    const closed = await Promise.all(sockets.map((socket) => closedWithin(socket, 4000)));
-    expect(closed.every(Boolean)).toBe(true);
+    // Every held connection is still served...
+    const answers = await Promise.all(held.map(askOn));
+    expect(answers.every((answer) => answer !== null && decode(answer).answers.length === 1)).toBe(true);
+    // ...and none is held for long: the idle timeout (2 s here) closes each one.
+    await Promise.all(held.map(closed));
   });
 
   it('one address gets at most --dns-tcp-max-per-client connections', async () => {
     const mine = await Promise.all(Array.from({ length: 80 }, () => connectFrom('127.0.2.1', signpost.dns.port)));
     sockets.push(...mine);
-    const closed = await Promise.all(mine.map((socket) => closedWithin(socket, 300)));
-    expect(closed.filter(Boolean).length).toBe(80 - 64);
+    // Each either answers (held) or is closed at once (over the cap).
+    const answers = await Promise.all(mine.map(askOn));
+    expect(answers.filter((answer) => answer === null).length).toBe(80 - 64);
     // Another address is still served.
     const other = await connectFrom('127.0.2.2', signpost.dns.port);
     sockets.push(other);
-    expect(await closedWithin(other, 200)).toBe(false);
+    expect(await askOn(other)).not.toBeNull();
     for (const socket of mine) socket.destroy();
   });
 
-  it('a slowloris client (one byte at a time) is cut off at the message deadline', async () => {
+  it('a slowloris client (one byte at a time) is cut off at the message deadline, before it finishes', async () => {
     const slow = await connectFrom('127.0.3.1', signpost.dns.port);
     sockets.push(slow);
+    const reply = replies(slow);
     const message = framed(query('web.service.local', 'A'));
+    // A byte every 100 ms: the message would take about 4 s, each byte well within the idle
+    // timeout (2 s), so only the message deadline (0.5 s) can end it early.
     let sent = 0;
     const trickle = setInterval(() => {
       if (!slow.destroyed && sent < message.length) slow.write(message.subarray(sent, ++sent));
-    }, 50);
-    const started = performance.now();
-    const closed = await closedWithin(slow, 3000);
+    }, 100);
+    await closed(slow);
     clearInterval(trickle);
-    expect(closed).toBe(true);
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(sent).toBeLessThan(message.length);
+    expect(reply.received).toEqual([]);
   });
 });
 
@@ -176,24 +202,34 @@ describe('UDP floods (response-rate limiting)', () => {
 
   it('a flood from one address is limited (dropped, every 2nd slipped as TC) while another address is answered', async () => {
     const message = query('web.service.local', 'A');
-    const flood = udpFrom('127.0.4.4', signpost.dns.port, message, 400, 300);
-    const bystander = udpFrom('127.0.5.5', signpost.dns.port, message, 10, 300);
-    const [flooded, answered] = await Promise.all([flood, bystander]);
-    const full = flooded.filter((reply) => !(reply[2] & 0x02));
-    const truncated = flooded.filter((reply) => reply[2] & 0x02);
-    // 20 a second in bursts of 20: about 20 full answers (a few more as tokens refill), the rest halved by slip.
+    const before = await udpCounts(signpost);
+    const flood = await udpFrom('127.0.4.4', signpost.dns.port, message, 400);
+    const bystander = await udpFrom('127.0.5.5', signpost.dns.port, message, 10);
+    // The server has dealt with all 410 queries once its counts say so; then every reply it sent is on its way.
+    const after = await expect
+      .poll(async () => udpCounts(signpost), { timeout: 10_000, interval: 20 })
+      .toSatisfy((counts: { sent: number; dropped: number }) => counts.sent + counts.dropped - before.sent - before.dropped === 410)
+      .then(() => udpCounts(signpost));
+    const sent = after.sent - before.sent;
+    await expect.poll(() => flood.replies.length + bystander.replies.length, { timeout: 5_000, interval: 10 }).toBe(sent);
+    flood.socket.close();
+    bystander.socket.close();
+    const full = flood.replies.filter((reply) => !(reply[2] & 0x02));
+    const truncated = flood.replies.filter((reply) => reply[2] & 0x02);
+    // 20 a second in bursts of 20: at least the burst is answered in full, far from all 400 (tokens
+    // refill while the flood is sent); of the rest, every 2nd refusal is slipped as TC, the others dropped.
     expect(full.length).toBeGreaterThanOrEqual(20);
-    expect(full.length).toBeLessThan(40);
-    expect(truncated.length).toBeGreaterThan(150);
-    expect(flooded.length).toBeLessThan(260);
+    expect(full.length).toBeLessThan(200);
+    expect(truncated.length).toBe(after.slipped - before.slipped);
+    expect(Math.abs(truncated.length - (after.dropped - before.dropped))).toBeLessThanOrEqual(1);
     for (const reply of truncated) {
       const packet = decode(reply);
       expect(packet.answers).toHaveLength(0);
       expect(packet.questions[0].name).toBe('web.service.local');
       expect(reply.length).toBeLessThanOrEqual(message.length);
     }
-    expect(answered).toHaveLength(10);
-    expect(answered.every((reply) => decode(reply).answers.length === 1)).toBe(true);
+    expect(bystander.replies).toHaveLength(10);
+    expect(bystander.replies.every((reply) => decode(reply).answers.length === 1)).toBe(true);
   });
 
   it('TCP is never limited: the flooded address still gets full answers there', async () => {
@@ -269,10 +305,13 @@ describe('HTTP abuse', () => {
       const s = net.connect(signpost.http.port, '127.0.0.1', () => resolve(s));
     });
     socket.write('PUT /v1/services/web/instances/slow HTTP/1.1\r\nHost: x\r\n');
+    // Headers that never end: only the request timeout (1 s here) can close the connection.
     const trickle = setInterval(() => !socket.destroyed && socket.write('X-A: b\r\n'), 100);
-    const closed = await closedWithin(socket, 4000);
+    let answered = '';
+    socket.on('data', (chunk) => (answered += chunk.toString()));
+    await closed(socket);
     clearInterval(trickle);
-    expect(closed).toBe(true);
+    expect(answered).not.toMatch(/^HTTP\/1\.1 2/);
   });
 });
 
@@ -280,24 +319,22 @@ describe('overload', () => {
   let signpost: TestSignpost;
   beforeAll(async () => {
     signpost = await startTestSignpost({ httpMaxEventLoopDelay: 50 });
-    await signpost.register('web', 'web-1', WEB);
+    // A busy machine can make the guard shed even this first write: retry until it is in.
+    await eventually(async () => ((await signpost.register('web', 'web-1', WEB)).status === 200 ? true : undefined), 10_000, 'the registration to be taken');
   });
   afterAll(() => signpost?.close());
 
   it('HTTP answers 503 with Retry-After while the event loop lags; /healthz and DNS keep answering', async () => {
-    // Block the event loop (the server shares this process) long enough to be sampled as lag.
-    for (let round = 0; round < 3; round++) {
+    // Block the event loop (the server shares this process) until the guard has sampled the lag.
+    let busy: Response;
+    let health: Response;
+    let dns: Buffer | null;
+    for (let round = 0; ; round++) {
       const until = performance.now() + 300;
       while (performance.now() < until);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      [busy, health, dns] = await Promise.all([fetch(`${signpost.url}/v1/services`), fetch(`${signpost.url}/healthz`), signpost.udp(query('web.service.local', 'A'))]);
+      if (busy.status === 503 || round === 20) break;
     }
-    const until = performance.now() + 300;
-    while (performance.now() < until);
-    const [busy, health, dns] = await Promise.all([
-      fetch(`${signpost.url}/v1/services`),
-      fetch(`${signpost.url}/healthz`),
-      signpost.udp(query('web.service.local', 'A')),
-    ]);
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBeTruthy();
     expect(health.status).toBe(200);

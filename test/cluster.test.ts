@@ -4,7 +4,8 @@
 import { Resolver } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
-import { eventually, startEtcd, type EtcdCluster } from './helpers/etcd.ts';
+import { startEtcd, type EtcdCluster } from './helpers/etcd.ts';
+import { eventually } from './helpers/wait.ts';
 import { spawnSignpost, type SignpostProcess } from './helpers/process.ts';
 import type { RemoteChange } from '../src/registry/store.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';

@@ -108,16 +108,16 @@ describe('the cache when the upstream is gone', () => {
   it('keeps answering what it holds, and SERVFAILs the rest', async () => {
     const upstream = await dnsmasq();
     const signpost = await signpostWith({ recursors: [upstream.address] });
+    const fastFailing = await signpostWith({ recursors: [upstream.address], forwardTimeout: 20_000, forwardBudget: 60_000 });
     expect(await signpost.resolver().resolve4('a.example.test')).toEqual(['192.0.2.10']);
     expect(await signpost.resolver().resolveTxt('t.example.test')).toEqual([['hello world']]);
     await upstream.stop();
 
     expect(await signpost.resolver().resolve4('a.example.test')).toEqual(['192.0.2.10']);
     expect(await signpost.resolver().resolveTxt('t.example.test')).toEqual([['hello world']]);
-    // The stopped upstream's port answers with ICMP port-unreachable: SERVFAIL comes at once, not after the budget.
-    const started = Date.now();
-    expect((await ask(signpost, 'b.example.test', 'A')).header.rcode).toBe(Packet.RCODE.SERVFAIL);
-    expect(Date.now() - started).toBeLessThan(1000);
+    // The stopped upstream's port answers with ICMP port-unreachable: SERVFAIL comes from that error,
+    // not from a timer (this Signpost's per-try timeout and budget are far longer than `ask` waits).
+    expect((await ask(fastFailing, 'b.example.test', 'A')).header.rcode).toBe(Packet.RCODE.SERVFAIL);
   });
 });
 
@@ -265,12 +265,10 @@ describe('untrusted upstream replies', () => {
 
   it('answers SERVFAIL when the budget is spent', async () => {
     const silent = await scripted(() => []);
-    const signpost = await signpostWith({ recursors: [silent.address], forwardTimeout: 5000, forwardBudget: 300 });
-    const started = Date.now();
+    // Each try would wait 20 s for the silent upstream; the budget (300 ms) ends the question
+    // long before `ask` stops waiting.
+    const signpost = await signpostWith({ recursors: [silent.address], forwardTimeout: 20_000, forwardBudget: 300 });
     expect((await ask(signpost, 'slow.example.test', 'A')).header.rcode).toBe(Packet.RCODE.SERVFAIL);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(2000);
   });
 
   it('survives malformed and hostile replies, answering SERVFAIL', async () => {

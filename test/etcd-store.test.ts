@@ -1,0 +1,160 @@
+// The etcd store on its own, against a real etcd member: two stores on one prefix play two nodes.
+// What one writes the other is told (a node may also hear of its own write when the watch is faster
+// than the write's reply; the registry applies changes idempotently); leases lapse
+// in etcd and both hear of it; heartbeats renew; settings travel; an unreachable etcd is a
+// StoreError, never a hang.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreError, type RemoteChange } from '../src/registry/store.ts';
+import type { Registration } from '../src/registry/types.ts';
+import { EtcdStore } from '../src/store/etcd/store.ts';
+import { startEtcd, type EtcdCluster } from './helpers/etcd.ts';
+import { eventually } from './helpers/wait.ts';
+
+let etcd: EtcdCluster;
+let hosts: string[];
+let prefixes = 0;
+
+beforeAll(async () => {
+  etcd = await startEtcd(1);
+  hosts = etcd.members.map((member) => member.endpoint);
+});
+
+afterAll(async () => {
+  await etcd?.close();
+});
+
+function registration(id: string, fields: Partial<Registration> = {}): Registration {
+  return { service: 'web', id, address: '10.0.0.1', port: 8080, weight: 100, priority: 0, ttl: 30, tags: [], meta: {}, maintenance: null, ...fields };
+}
+
+/** A store following its prefix, with the changes it was told of and a way to await the next matching one. */
+async function node(prefix: string) {
+  const store = await EtcdStore.open(hosts, prefix);
+  await store.load();
+  await store.loadSettings();
+  const changes: RemoteChange[] = [];
+  const waiters: Array<{ match: (change: RemoteChange) => boolean; resolve: (change: RemoteChange) => void }> = [];
+  store.follow((change) => {
+    changes.push(change);
+    for (const waiter of [...waiters]) {
+      if (!waiter.match(change)) continue;
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(change);
+    }
+  });
+  return {
+    store,
+    changes,
+    /** The first change (already seen or still to come) that matches. */
+    next(match: (change: RemoteChange) => boolean): Promise<RemoteChange> {
+      const seen = changes.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+  };
+}
+
+const freshPrefix = () => `/signpost-store-test-${process.pid}-${++prefixes}/`;
+const leaseOf = (id: string, status: string) => (change: RemoteChange) => change.kind === 'lease' && change.id === id && change.status === status;
+
+describe('two nodes on one prefix', () => {
+  it("each is told of the other's registrations, deregistrations and settings", async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    try {
+      await a.store.put(registration('one', { tags: ['blue'] }));
+      const put = await b.next((change) => change.kind === 'put' && change.registration.id === 'one');
+      expect(put).toMatchObject({ registration: { id: 'one', tags: ['blue'] } });
+      await b.next(leaseOf('one', 'passing'));
+      await a.store.putSettings('web', { protectionThreshold: 0.5, warmup: 30 });
+      expect(await b.next((change) => change.kind === 'settings')).toMatchObject({ service: 'web', settings: { warmup: 30 } });
+      await a.store.delete('web', 'one');
+      await b.next((change) => change.kind === 'delete' && change.id === 'one');
+      await b.store.put(registration('two'));
+      await a.next((change) => change.kind === 'put' && change.registration.id === 'two');
+      // A third node reading the prefix now finds what is there.
+      const c = await EtcdStore.open(hosts, prefix);
+      expect((await c.load()).map((row) => row.id)).toEqual(['two']);
+      expect((await c.loadSettings()).get('web')).toEqual({ protectionThreshold: 0.5, warmup: 30 });
+      await c.close();
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  });
+
+  it('a heartbeat on either node renews the lease; a changed status reaches the other; an unknown instance is refused', async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    try {
+      await a.store.put(registration('beat', { ttl: 5 }));
+      await b.next(leaseOf('beat', 'passing'));
+      expect(await b.store.renew('web', 'beat', 5, { status: 'passing', note: '' })).toBe(true);
+      expect(await b.store.renew('web', 'beat', 5, { status: 'warning', note: 'slow' })).toBe(true);
+      expect(await a.next(leaseOf('beat', 'warning'))).toMatchObject({ note: 'slow' });
+      expect(await a.store.renew('web', 'ghost', 5, { status: 'passing', note: '' })).toBe(false);
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  });
+
+  it('a lease nobody renews lapses in etcd, and both nodes hear it expired', async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    try {
+      await a.store.put(registration('lapse', { ttl: 2 }));
+      await Promise.all([a.next(leaseOf('lapse', 'expired')), b.next(leaseOf('lapse', 'expired'))]);
+      // The registration itself stays until someone deletes it (its grace period is the registry's).
+      const c = await EtcdStore.open(hosts, prefix);
+      expect((await c.load()).map((row) => row.id)).toEqual(['lapse']);
+      await c.close();
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  }, 20_000);
+
+  it('a node that loads a lapsed lease is told it expired at once', async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    try {
+      await a.store.put(registration('old', { ttl: 2 }));
+      await a.next(leaseOf('old', 'expired'));
+      const late = await node(prefix);
+      await late.next(leaseOf('old', 'expired'));
+      await late.store.close();
+    } finally {
+      await a.store.close();
+    }
+  }, 20_000);
+});
+
+describe('an etcd that cannot be reached', () => {
+  it('fails writes with a StoreError, says it is unavailable, and recovers when etcd is back', async () => {
+    const cluster = await startEtcd(1);
+    const store = await EtcdStore.open(cluster.members.map((member) => member.endpoint), freshPrefix());
+    store.follow(() => {});
+    const transitions: boolean[] = [];
+    store.onAvailability((up) => transitions.push(up));
+    try {
+      await store.put(registration('before'));
+      await cluster.members[0].stop('SIGKILL');
+      await expect(store.put(registration('during'))).rejects.toBeInstanceOf(StoreError);
+      expect(store.available).toBe(false);
+      await cluster.members[0].start();
+      await eventually(async () => {
+        await store.put(registration('after'));
+        return true;
+      }, 15_000, 'writes to succeed again');
+      expect(store.available).toBe(true);
+      expect(transitions).toEqual([false, true]);
+    } finally {
+      await store.close();
+      await cluster.close();
+    }
+  }, 30_000);
+});
