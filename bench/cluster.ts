@@ -1,4 +1,4 @@
-// Benchmark of the clustered store (issue 6), reported in BENCHMARKS.md "## Clustering on etcd (issue 6)".
+// Benchmark of the clustered store, reported in BENCHMARKS.md "## Clustering on etcd".
 //
 // One etcd member (Debian etcd-server, on loopback, data in a temp dir) and NODES `signpost serve`
 // child processes on it, beside one embedded node (SQLite, the default store) in the same run:
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
 
   const p = (q: number) => percentile(delays, q).toFixed(1);
   const section = [
-    '## Clustering on etcd (issue 6)',
+    '## Clustering on etcd',
     '',
     `\`npm run bench:cluster\` (bench/cluster.ts), ${new Date().toISOString().slice(0, 10)}: one etcd ${'3.4'} member and ${NODES} Signpost nodes on it, beside one embedded node (SQLite) in the same run, all on one machine (${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at the end). The machine is shared with other work: the numbers are noisy, compare rows of the same run rather than across runs.`,
     '',
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
       .join('; ')}. Both answer from memory; the clustered node does no etcd round trip per query.`,
   ].join('\n');
   console.log(`\n${section}`);
-  writeSection('## Clustering on etcd (issue 6)', section);
+  writeSection('## Clustering on etcd', section);
 }
 
 try {

@@ -34,7 +34,7 @@ import {
   type DnsperfRun,
 } from './lib.ts';
 
-const SECTION_HEADING = '## DNS query throughput (issue 2)';
+const SECTION_HEADING = '## DNS query throughput';
 
 // Many short rounds rather than a few long ones: the host's speed drifts over minutes, and the
 // more often the two servers alternate, the less that drift weighs on one of them.

@@ -39,7 +39,7 @@ import {
 } from './lib.ts';
 
 const execFileAsync = promisify(execFile);
-const SECTION_HEADING = '## Forwarding and cache (issue 5)';
+const SECTION_HEADING = '## Forwarding and cache';
 
 const SECONDS = positiveInteger('BENCH_SECONDS', 10);
 const ROUNDS = positiveInteger('BENCH_ROUNDS', 3);

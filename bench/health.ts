@@ -1,4 +1,4 @@
-// Health benchmarks (issue 4):
+// Health benchmarks:
 //  1. Read-your-writes: after each registration's HTTP 200, one DNS query for the new instance:
 //     is it there on the first try, and how long from the 200 to that answer?
 //  2. Lease removal: instances with ttl=1 stop heartbeating; a TCP client asks for the service's
@@ -32,7 +32,7 @@ import {
 } from './lib.ts';
 
 const { Packet } = dns2;
-const HEADING = '## Health: propagation and active checks (issue 4)';
+const HEADING = '## Health: propagation and active checks';
 const WRITE = process.argv.includes('--write');
 const REGISTRATIONS = positiveInteger('BENCH_REGISTRATIONS', 1000);
 const LAPSING = positiveInteger('BENCH_LAPSING', 200);

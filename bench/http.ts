@@ -1,4 +1,4 @@
-// HTTP benchmark of the durable store (issue 3), reported in BENCHMARKS.md "## Durable store (issue 3)".
+// HTTP benchmark of the durable store, reported in BENCHMARKS.md "## Durable store".
 //
 // Against `signpost serve` as a child process, with its default store (SQLite, fsync per commit)
 // in a fresh data directory under the OS temp dir, and against a bare fastify server

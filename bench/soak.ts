@@ -1,4 +1,4 @@
-// Soak (issue 7): a long run of DNS load, registration churn and heartbeats against one
+// Soak: a long run of DNS load, registration churn and heartbeats against one
 // `signpost serve` with its production defaults (SQLite store, a token file, rate limits on),
 // reporting qps, errors, lost queries and RSS at the start and the end.
 //
@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { dnsperf, launchSignpost, markdownTable, positiveInteger, stopAll, stopOnInterrupt, writeSection } from './lib.ts';
 
-const HEADING = '## Soak (issue 7)';
+const HEADING = '## Soak';
 const WRITE = process.argv.includes('--write');
 const SECONDS = positiveInteger('BENCH_SOAK_SECONDS', 600);
 const QPS = positiveInteger('BENCH_SOAK_QPS', 10_000);
