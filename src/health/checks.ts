@@ -34,6 +34,7 @@ export class HealthChecker {
   readonly #states = new Map<string, { instance: Instance; state: CheckState }>();
   readonly #queue: Instance[] = [];
   #running = 0;
+  readonly #agents = new ProbeAgents();
   readonly #unsubscribe: () => void;
 
   constructor(registry: Registry, options: { concurrency: number; log: Logger }) {
@@ -61,6 +62,7 @@ export class HealthChecker {
     this.#unsubscribe();
     for (const { instance } of [...this.#states.values()]) this.#forget(instance);
     this.#queue.length = 0;
+    this.#agents.close();
   }
 
   #watch(instance: Instance): void {
@@ -92,7 +94,7 @@ export class HealthChecker {
       if (!state || state.running) continue;
       state.running = true;
       this.#running++;
-      void probe(instance.check!).then((result) => {
+      void probe(instance.check!, this.#agents).then((result) => {
         this.#running--;
         state.running = false;
         if (this.#current(instance) === state) {
@@ -141,9 +143,9 @@ function keyOf(instance: Instance): string {
 }
 
 /** One probe: HTTP 2xx passing, 429 warning, else critical; TCP connect passing. Never rejects. */
-export function probe(check: CheckDefinition): Promise<CheckResult> {
+export function probe(check: CheckDefinition, agents: ProbeAgents): Promise<CheckResult> {
   const timeoutMs = check.timeout * 1000;
-  return check.http ? probeHttp(check.http, timeoutMs) : probeTcp(check.tcp!, timeoutMs);
+  return check.http ? probeHttp(check.http, timeoutMs, agents) : probeTcp(check.tcp!, timeoutMs);
 }
 
 /**
@@ -153,13 +155,21 @@ export function probe(check: CheckDefinition): Promise<CheckResult> {
  * fails the probe.
  */
 const POOL = { keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, timeout: 5_000 } as const;
-const httpAgent = new http.Agent(POOL);
-const httpsAgent = new https.Agent(POOL);
+/** Pooled connections for HTTP and HTTPS probes: one pair per checker, closed with it. */
+export class ProbeAgents {
+  readonly http = new http.Agent(POOL);
+  readonly https = new https.Agent(POOL);
 
-function probeHttp(url: string, timeoutMs: number): Promise<CheckResult> {
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}
+
+function probeHttp(url: string, timeoutMs: number, agents: ProbeAgents): Promise<CheckResult> {
   return new Promise((resolve) => {
     const client = url.startsWith('https:') ? https : http;
-    const request = client.get(url, { agent: url.startsWith('https:') ? httpsAgent : httpAgent, signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'signpost-health-check' } }, (response) => {
+    const request = client.get(url, { agent: url.startsWith('https:') ? agents.https : agents.http, signal: AbortSignal.timeout(timeoutMs), headers: { 'user-agent': 'signpost-health-check' } }, (response) => {
       const code = response.statusCode ?? 0;
       // Only the status line matters; discard the body without keeping it (the connection goes back to the pool).
       response.resume();

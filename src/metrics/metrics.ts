@@ -32,7 +32,8 @@ const RCODE_NAMES: readonly string[] = Array.from({ length: 16 }, (_, code) => O
 
 /**
  * Node's process metrics (CPU, memory, event-loop lag, GC), collected once per process: each
- * collection installs observers that live as long as the process.
+ * collection installs observers that live as long as the process, so this one registry is
+ * process-wide state by nature, shared by every Signpost in the process (the tests run several).
  */
 let processMetrics: client.Registry | undefined;
 function processRegistry(): client.Registry {
