@@ -6,7 +6,8 @@ export const LIMITS = {
   port: { min: 1, max: 65535 },
   weight: { min: 0, max: 65535, default: 100 },
   priority: { min: 0, max: 65535, default: 0 },
-  ttl: { min: 1, max: 86400, default: 15 },
+  /** 0: no lease, the instance lives until deregistered. */
+  ttl: { min: 0, max: 86400, default: 15 },
   tagsPerInstance: 64,
   metaEntries: 64,
   metaKeyLength: 64,

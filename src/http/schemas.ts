@@ -39,6 +39,7 @@ export const registrationBody = {
     address: { type: 'string', format: 'ip' },
     port: { type: 'integer', minimum: LIMITS.port.min, maximum: LIMITS.port.max },
     weight: { type: 'integer', minimum: LIMITS.weight.min, maximum: LIMITS.weight.max, default: LIMITS.weight.default },
+    warningWeight: { type: 'integer', minimum: LIMITS.weight.min, maximum: LIMITS.weight.max },
     priority: {
       type: 'integer',
       minimum: LIMITS.priority.min,
@@ -46,6 +47,7 @@ export const registrationBody = {
       default: LIMITS.priority.default,
     },
     ttl: { type: 'integer', minimum: LIMITS.ttl.min, maximum: LIMITS.ttl.max, default: LIMITS.ttl.default },
+    initialStatus: { type: 'string', enum: ['passing', 'warning', 'critical'] },
     tags: { type: 'array', maxItems: LIMITS.tagsPerInstance, items: label, default: [] },
     meta: {
       type: 'object',
@@ -131,8 +133,10 @@ export const instanceResponse = {
     address: { type: 'string' },
     port: { type: 'integer' },
     weight: { type: 'integer' },
+    warningWeight: { type: 'integer' },
     priority: { type: 'integer' },
     ttl: { type: 'integer' },
+    initialStatus: { type: 'string' },
     tags: { type: 'array', items: { type: 'string' } },
     meta: { type: 'object', additionalProperties: { type: 'string' } },
     effectiveWeight: { type: 'integer' },

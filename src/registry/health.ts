@@ -1,6 +1,6 @@
 // Health policy: how sources combine into a status, which statuses DNS serves, warm-up weights,
 // and the health an instance starts with.
-import { HEALTH_STATUSES, type HealthSource, type HealthStatus, type Instance, type Registration } from './types.ts';
+import { HEALTH_STATUSES, type HealthSource, type HealthStatus, type Instance, type Registration, type ReportedStatus } from './types.ts';
 
 export interface HealthPolicy {
   /** Serve only `passing` instances (otherwise `warning` ones too). */
@@ -26,19 +26,37 @@ const WARMUP_START_SHARE = 0.1;
 
 /** The weight to publish now: a warming instance ramps linearly from 10% to 100% over `warmupSeconds`. */
 export function warmupWeight(instance: Instance, warmupSeconds: number, now: number): number {
-  if (instance.warmingSince === null || warmupSeconds <= 0 || instance.weight === 0) return instance.weight;
+  const weight = statusWeight(instance);
+  if (instance.warmingSince === null || warmupSeconds <= 0 || weight === 0) return weight;
   const progress = Math.min(1, Math.max(0, (now - instance.warmingSince) / (warmupSeconds * 1000)));
   const share = WARMUP_START_SHARE + (1 - WARMUP_START_SHARE) * progress;
-  return Math.max(1, Math.round(instance.weight * share));
+  return Math.max(1, Math.round(weight * share));
+}
+
+/** The registered weight for the instance's status: its warning weight while it is `warning`. */
+function statusWeight(instance: Instance): number {
+  return instance.status === 'warning' ? (instance.warningWeight ?? instance.weight) : instance.weight;
+}
+
+/** Whether heartbeats keep the instance alive: no active check and a ttl (0 = lives until deregistered). */
+export function isLeased(registration: Registration): boolean {
+  return !registration.check && registration.ttl > 0;
+}
+
+/** What a registration reports for its lease until the first heartbeat. */
+export function initialReport(registration: Registration): { status: ReportedStatus; note: string } {
+  const status = registration.initialStatus ?? 'passing';
+  return { status, note: status === 'passing' ? '' : 'awaiting the first heartbeat' };
 }
 
 /** The health an instance starts with when (re)registered. */
 export function initialHealth(registration: Registration, now: number): Instance['health'] {
   const health: Instance['health'] = {};
-  // A heartbeat-only instance starts passing on its lease; one with a check starts critical until
-  // the check passes: no traffic to an instance that has not proven itself.
+  // A heartbeat-only instance starts on its lease (passing unless it asked otherwise); one with a
+  // check starts critical until the check passes: no traffic to an instance that has not proven
+  // itself. One with neither (ttl 0) has no source: passing until deregistered.
   if (registration.check) health.check = { status: 'critical', note: 'awaiting the first check', since: now };
-  else health.lease = { status: 'passing', note: '', since: now };
+  else if (isLeased(registration)) health.lease = { ...initialReport(registration), since: now };
   if (registration.maintenance) health.maintenance = maintenanceSource(registration.maintenance.reason, now);
   return health;
 }

@@ -33,7 +33,7 @@ export class Registry extends RegistryState {
     for (const [service, settings] of await this.#store.loadSettings()) this.restoreSettings(service, settings);
     const rows = await this.#store.load();
     for (const registration of rows) this.put(registration, Date.now());
-    this.#replicated?.follow((change) => this.applyRemote(change));
+    if (this.#replicated) this.loadedAt(this.#replicated.follow((change) => this.applyRemote(change)));
     return rows.length;
   }
 
@@ -42,8 +42,8 @@ export class Registry extends RegistryState {
       // An operator's maintenance flag outlives the instance re-registering itself.
       const maintenance = registration.maintenance ?? this.get(registration.service, registration.id)?.maintenance ?? null;
       const stored = { ...registration, maintenance };
-      await this.#store.put(stored);
-      return this.put(stored, Date.now());
+      const revision = await this.#store.put(stored);
+      return this.atRevision(revision ?? undefined, () => this.put(stored, Date.now()));
     });
   }
 
@@ -55,12 +55,17 @@ export class Registry extends RegistryState {
   async heartbeat(service: string, id: string, report: Report = PASSING): Promise<Instance | undefined> {
     const instance = this.get(service, id);
     if (!instance) return undefined;
+    // Registered with ttl 0: no lease to renew (callers say so to their clients).
+    if (instance.ttl === 0) return instance;
+    let revision: number | undefined;
     if (this.#replicated && !instance.check) {
-      if (!(await this.#replicated.renew(service, id, instance.ttl, report))) return undefined;
+      const renewed = await this.#replicated.renew(service, id, instance.ttl, report);
+      if (renewed === false) return undefined;
+      if (typeof renewed === 'number') revision = renewed;
       // The instance may have been replaced or removed while the store answered.
       if (this.get(service, id) !== instance) return this.get(service, id);
     }
-    this.renew(instance, report, Date.now());
+    this.atRevision(revision, () => this.renew(instance, report, Date.now()));
     return instance;
   }
 
@@ -70,8 +75,8 @@ export class Registry extends RegistryState {
       const instance = this.get(service, id);
       if (!instance) return undefined;
       const maintenance = enabled ? { reason } : null;
-      await this.#store.put({ ...registrationOf(instance), maintenance });
-      this.applyMaintenance(instance, maintenance, Date.now());
+      const revision = await this.#store.put({ ...registrationOf(instance), maintenance });
+      this.atRevision(revision ?? undefined, () => this.applyMaintenance(instance, maintenance, Date.now()));
       return instance;
     });
   }
@@ -81,8 +86,8 @@ export class Registry extends RegistryState {
     return this.#writes.run(keyOf(service, id), async () => {
       const instance = this.get(service, id);
       if (!instance) return false;
-      await this.#store.delete(service, id);
-      this.remove(instance, 'request');
+      const revision = await this.#store.delete(service, id);
+      this.atRevision(revision ?? undefined, () => this.remove(instance, 'request'));
       return true;
     });
   }
@@ -90,8 +95,8 @@ export class Registry extends RegistryState {
   async setSettings(service: string, settings: ServiceSettings): Promise<ServiceSettings> {
     return this.#writes.run(keyOf(service, ''), async () => {
       const stored = { ...settings };
-      await this.#store.putSettings(service, stored);
-      this.applySettings(service, stored);
+      const revision = await this.#store.putSettings(service, stored);
+      this.atRevision(revision ?? undefined, () => this.applySettings(service, stored));
       return stored;
     });
   }
@@ -117,8 +122,8 @@ export class Registry extends RegistryState {
       .run(keyOf(instance.service, instance.id), async () => {
         // A heartbeat or a new registration may have come in while this waited its turn.
         if (!this.isDue(instance)) return;
-        await this.#store.delete(instance.service, instance.id);
-        this.remove(instance, 'critical');
+        const revision = await this.#store.delete(instance.service, instance.id);
+        this.atRevision(revision ?? undefined, () => this.remove(instance, 'critical'));
       })
       // The store refused the delete: keep the instance (critical, out of DNS) and try again later.
       .catch(() => this.retryDeadline(instance));

@@ -4,7 +4,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { ChangeFeed } from './changes.ts';
 import {
   initialHealth,
+  initialReport,
   instanceStatus,
+  isLeased,
   isCriticalBelowMaintenance,
   isServable,
   leaseLapsedNote,
@@ -47,7 +49,7 @@ export abstract class RegistryState implements RegistryView {
   readonly #sharedLeases: boolean;
   readonly #services = new Map<string, Map<string, Instance>>();
   readonly #settings = new Map<string, ServiceSettings>();
-  readonly #feed = new ChangeFeed();
+  readonly #feed: ChangeFeed;
   readonly #timers = new InstanceTimers<Instance>();
   readonly #warmup = new Ticker((service) => this.#warmupTick(service));
   readonly #tripped = new TrippedServices();
@@ -55,6 +57,18 @@ export abstract class RegistryState implements RegistryView {
   constructor(options: RegistryOptions, sharedLeases: boolean) {
     this.#options = options;
     this.#sharedLeases = sharedLeases;
+    // A shared store's changes are indexed by its revisions (changes.ts), from its snapshot on.
+    this.#feed = new ChangeFeed(sharedLeases ? 0 : undefined);
+  }
+
+  /** Applies a change a shared store made at `revision` (undefined: a store without revisions). */
+  protected atRevision<T>(revision: number | undefined, apply: () => T): T {
+    return this.#feed.atRevision(revision, apply);
+  }
+
+  /** The snapshot a shared store loaded was at `revision`. */
+  protected loadedAt(revision: number): void {
+    this.#feed.loadedAt(revision);
   }
 
   /** An instance stayed critical through its grace period: delete it (durably), unless it recovered meanwhile. */
@@ -187,7 +201,7 @@ export abstract class RegistryState implements RegistryView {
     // Registering the same body again (a client restarting, a retried PUT) counts as a heartbeat
     // and keeps the rest of the health the instance has earned (a passing check stays passing).
     if (previous && isDeepStrictEqual(registrationOf(previous), registration)) {
-      if (previous.health.lease) this.renew(previous, PASSING, now);
+      if (previous.health.lease) this.renew(previous, initialReport(registration), now);
       return previous;
     }
     if (previous) this.#timers.forget(previous);
@@ -198,13 +212,13 @@ export abstract class RegistryState implements RegistryView {
       status: instanceStatus(health),
       health,
       registeredAt: now,
-      expiresAt: registration.check ? null : now + registration.ttl * 1000,
+      expiresAt: isLeased(registration) ? now + registration.ttl * 1000 : null,
       warmingSince: null,
       index: 0,
     };
     instances.set(instance.id, instance);
     this.#timers.track(instance);
-    if (!registration.check) this.#renewLocalLease(instance);
+    if (isLeased(registration)) this.#renewLocalLease(instance);
     if (isServable(instance.status, this.#options)) this.#startWarmup(instance, now);
     this.updateDeadline(instance);
     instance.index = this.#feed.bump(instance.service);
@@ -228,6 +242,10 @@ export abstract class RegistryState implements RegistryView {
 
   /** A change another node made to the shared store (or a lease the store let lapse): memory only, same events. */
   protected applyRemote(change: RemoteChange): void {
+    this.#feed.atRevision(change.revision, () => this.#applyRemote(change));
+  }
+
+  #applyRemote(change: RemoteChange): void {
     const now = Date.now();
     if (change.kind === 'settings') {
       if (!isDeepStrictEqual(this.#settings.get(change.service), change.settings)) this.applySettings(change.service, change.settings);
@@ -248,7 +266,7 @@ export abstract class RegistryState implements RegistryView {
     if (!instance) return;
     if (change.kind === 'delete') {
       this.remove(instance, instance.status === 'critical' ? 'critical' : 'request');
-    } else if (!instance.check) {
+    } else if (isLeased(instance)) {
       if (change.status === 'expired') this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now);
       else this.renew(instance, { status: change.status, note: change.note }, now);
     }

@@ -1,5 +1,8 @@
 import type { Registration, ReportedStatus, ServiceSettings } from './types.ts';
 
+/** The revision a shared store made a write at (changes are indexed by it); nothing for other stores. */
+export type StoreRevision = number | void;
+
 /**
  * Where registrations are kept. The registry owns leases and health in memory;
  * a store only has to remember what was registered, so that a restart brings it back.
@@ -10,11 +13,11 @@ import type { Registration, ReportedStatus, ServiceSettings } from './types.ts';
 export interface Store {
   /** Every stored registration, read once at start-up. */
   load(): Promise<Registration[]>;
-  put(registration: Registration): Promise<void>;
-  delete(service: string, id: string): Promise<void>;
+  put(registration: Registration): Promise<StoreRevision>;
+  delete(service: string, id: string): Promise<StoreRevision>;
   /** Per-service settings (protection threshold, warm-up), read once at start-up. */
   loadSettings(): Promise<Map<string, ServiceSettings>>;
-  putSettings(service: string, settings: ServiceSettings): Promise<void>;
+  putSettings(service: string, settings: ServiceSettings): Promise<StoreRevision>;
   close(): Promise<void>;
   /** Present on a store shared by several Signpost nodes (etcd); absent on the embedded stores. */
   readonly replicated?: ReplicatedStore;
@@ -28,21 +31,27 @@ export interface ReplicatedStore {
   /**
    * Called once, after load(): first the lease state of the loaded instances, then every later change
    * made elsewhere, in order. Changes this node made itself are not delivered (memory has them).
+   * Returns the revision of the snapshot load() read.
    */
-  follow(apply: (change: RemoteChange) => void): void;
-  /** Renews the instance's lease and records the status it reported. Resolves false if the store no longer has it. */
-  renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean>;
+  follow(apply: (change: RemoteChange) => void): number;
+  /**
+   * Renews the instance's lease and records the status it reported. Resolves false if the store no
+   * longer has it, true when renewed, or the revision at which a changed status was written.
+   */
+  renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean | number>;
   /** False while the store cannot be reached: the node answers from its last view (fail static). */
   readonly available: boolean;
   onAvailability(listener: (up: boolean) => void): () => void;
 }
 
-export type RemoteChange =
+/** A change made elsewhere, with the store revision that made it (every node indexes it from that). */
+export type RemoteChange = { revision?: number } & (
   | { kind: 'put'; registration: Registration }
   | { kind: 'delete'; service: string; id: string }
   | { kind: 'settings'; service: string; settings: ServiceSettings }
   /** A heartbeat's report, or `expired` when the lease lapsed. */
-  | { kind: 'lease'; service: string; id: string; status: ReportedStatus | 'expired'; note: string };
+  | { kind: 'lease'; service: string; id: string; status: ReportedStatus | 'expired'; note: string }
+);
 
 /** A write or read the store could not complete; nothing was changed in memory. */
 export class StoreError extends Error {

@@ -20,8 +20,12 @@ export interface Registration {
   port: number;
   weight: number;
   priority: number;
-  /** Heartbeat lease, seconds. */
+  /** Heartbeat lease, seconds; 0: no lease, the instance lives (passing) until deregistered. */
   ttl: number;
+  /** The weight while the instance is `warning`; unset: `weight`. */
+  warningWeight?: number;
+  /** The status the lease starts with, until the first heartbeat; unset: passing. */
+  initialStatus?: ReportedStatus;
   tags: string[];
   meta: Record<string, string>;
   check?: CheckDefinition;

@@ -26,6 +26,8 @@ export class WatchHub {
   readonly max: number;
   #open = 0;
   readonly #history: WatchEvent[] = [];
+  /** The history holds every event after this index. */
+  #coveredFrom: number;
   readonly #historySize: number;
   readonly #subscribers = new Set<(event: WatchEvent) => void>();
   readonly #unsubscribe: () => void;
@@ -33,12 +35,16 @@ export class WatchHub {
   constructor(registry: Registry, options: WatchHubOptions) {
     this.max = options.maxWatches;
     this.#historySize = options.historySize;
+    this.#coveredFrom = registry.index;
     this.#unsubscribe = registry.onEvent((event) => {
       const service = event.type === 'settings' ? event.service : event.instance.service;
       const watchEvent: WatchEvent = { id: event.index, type: event.type, service, json: JSON.stringify(options.serialise(event)) };
       this.#history.push(watchEvent);
       // Amortised trimming: drop the oldest half-size chunk at once rather than shift() per event.
-      if (this.#history.length > this.#historySize * 1.5) this.#history.splice(0, this.#history.length - this.#historySize);
+      if (this.#history.length > this.#historySize * 1.5) {
+        const dropped = this.#history.splice(0, this.#history.length - this.#historySize);
+        this.#coveredFrom = dropped[dropped.length - 1].id;
+      }
       for (const subscriber of this.#subscribers) subscriber(watchEvent);
     });
   }
@@ -66,9 +72,9 @@ export class WatchHub {
   since(index: number, currentIndex: number, service?: string): WatchEvent[] | null {
     if (index > currentIndex) return null;
     if (index === currentIndex) return [];
-    // Every index step is one event, so the history covers `index` iff it starts right after it or earlier.
-    const oldest = this.#history[0];
-    if (!oldest || oldest.id > index + 1) return null;
+    // Indexes may skip values (a shared store's follow its revisions): the history covers `index`
+    // iff nothing after it was dropped.
+    if (index < this.#coveredFrom) return null;
     return this.#history.filter((event) => event.id > index && (!service || event.service === service));
   }
 
@@ -79,6 +85,15 @@ export class WatchHub {
 
   /** Resolves when `service` has a visible change past `index`, after `timeoutMs`, or when `signal` aborts. */
   waitForChange(service: string, index: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return this.waitFor((event) => event.service === service && event.id > index, timeoutMs, signal);
+  }
+
+  /**
+   * Resolves at the first event `isChange` accepts, after `timeoutMs`, or when `signal` aborts.
+   * Subscribers run in the order they subscribed, so one that derives state from events (and
+   * subscribed first) has done so when `isChange` runs.
+   */
+  waitFor(isChange: (event: WatchEvent) => boolean, timeoutMs: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -88,7 +103,7 @@ export class WatchHub {
       };
       const timer = setTimeout(done, timeoutMs);
       const unsubscribe = this.subscribe((event) => {
-        if (event.service === service && event.id > index) done();
+        if (isChange(event)) done();
       });
       signal.addEventListener('abort', done);
     });

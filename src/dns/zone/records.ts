@@ -122,9 +122,12 @@ export function buildServiceRecords(
     byId.set(instance.id, records);
     all.push(records);
     for (const tag of instance.tags) {
-      let list = tagged.get(tag);
-      if (!list) tagged.set(tag, (list = []));
-      list.push(records);
+      // Tags registered through the Consul API keep their case (and may be no DNS label at all,
+      // never asked for then): a question's tag, lower-cased, finds them whatever their case.
+      const key = tag.toLowerCase();
+      let list = tagged.get(key);
+      if (!list) tagged.set(key, (list = []));
+      if (list[list.length - 1] !== records) list.push(records);
     }
   }
   const byTag = new Map<string, RecordSet>();

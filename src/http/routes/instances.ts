@@ -57,7 +57,7 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
   app.put<{ Params: InstanceParams; Body: { status: ReportedStatus; note: string } | undefined }>(
     '/v1/services/:service/instances/:id/heartbeat',
     {
-      schema: { params: instanceParams, body: heartbeatBody, response: { 200: heartbeatResponse, 404: errorResponse, 503: errorResponse } },
+      schema: { params: instanceParams, body: heartbeatBody, response: { 200: heartbeatResponse, 404: errorResponse, 409: errorResponse, 503: errorResponse } },
       // A bare `PUT …/heartbeat` (no body) is the common case: it means passing, via the schema's defaults.
       preValidation: async (request) => {
         request.body ??= {} as never;
@@ -65,6 +65,9 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
     },
     async (request) => {
       const params = lowerCase(request.params);
+      if (registry.get(params.service, params.id)?.ttl === 0) {
+        throw new HttpError(409, `instance ${params.id} of service ${params.service} was registered with ttl 0: it has no lease to renew and lives until deregistered`);
+      }
       // Async: with a shared store (etcd) the heartbeat renews the shared lease first, or fails with 503.
       const instance = await registry.heartbeat(params.service, params.id, request.body!);
       if (!instance) throw new HttpError(404, `${notRegistered(params).message}; register it again`);
@@ -118,8 +121,10 @@ function toRegistration(params: InstanceParams, body: RegistrationBody): Registr
     address: body.address.toLowerCase(),
     port: body.port,
     weight: body.weight,
+    ...(body.warningWeight !== undefined ? { warningWeight: body.warningWeight } : {}),
     priority: body.priority,
     ttl: body.ttl,
+    ...(body.initialStatus !== undefined ? { initialStatus: body.initialStatus } : {}),
     tags: [...new Set(body.tags.map((tag) => tag.toLowerCase()))],
     meta: body.meta,
     ...(body.check ? { check: body.check } : {}),

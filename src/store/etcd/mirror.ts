@@ -3,6 +3,7 @@
 // a re-read after a compaction) into the changes the registry applies to memory.
 import type { IKeyValue } from 'etcd3';
 import type { RemoteChange } from '../../registry/store.ts';
+import { isLeased } from '../../registry/health.ts';
 import type { Registration, ReportedStatus, ServiceSettings } from '../../registry/types.ts';
 import { splitName, type EtcdKeys } from './keys.ts';
 
@@ -52,8 +53,8 @@ export class EtcdMirror {
     return { registrations, settings };
   }
 
-  /** The lease state of a snapshot: live lease keys, and heartbeat instances whose lease is gone. */
-  applySnapshotLeases(kvs: IKeyValue[]): void {
+  /** The lease state of a snapshot (read at `revision`): live lease keys, and heartbeat instances whose lease is gone. */
+  applySnapshotLeases(kvs: IKeyValue[], revision: number): void {
     const live = new Set<string>();
     for (const kv of kvs) {
       const name = this.#keys.nameOf(kv.key.toString(), 'leases/');
@@ -62,12 +63,12 @@ export class EtcdMirror {
       this.#applyLeaseKey(name, kv);
     }
     for (const [name, registration] of this.registrations) {
-      if (!registration.check && !live.has(name)) this.apply({ kind: 'lease', service: registration.service, id: registration.id, status: 'expired', note: '' });
+      if (isLeased(registration) && !live.has(name)) this.apply({ kind: 'lease', service: registration.service, id: registration.id, status: 'expired', note: '', revision });
     }
   }
 
-  /** A re-read of every key (the watch's revision was compacted): applies the difference with what was known. */
-  applyResync(kvs: IKeyValue[]): void {
+  /** A re-read of every key at `revision` (the watch's revision was compacted): applies the difference with what was known. */
+  applyResync(kvs: IKeyValue[], revision: number): void {
     const seenInstances = new Set<string>();
     const seenLeases = new Set<string>();
     for (const kv of kvs) {
@@ -81,10 +82,10 @@ export class EtcdMirror {
     for (const [name, registration] of [...this.registrations]) {
       if (!seenInstances.has(name)) {
         this.registrations.delete(name);
-        this.apply({ kind: 'delete', service: registration.service, id: registration.id });
-      } else if (!registration.check && !seenLeases.has(name)) {
+        this.apply({ kind: 'delete', service: registration.service, id: registration.id, revision });
+      } else if (isLeased(registration) && !seenLeases.has(name)) {
         this.leases.delete(name);
-        this.apply({ kind: 'lease', service: registration.service, id: registration.id, status: 'expired', note: '' });
+        this.apply({ kind: 'lease', service: registration.service, id: registration.id, status: 'expired', note: '', revision });
       }
     }
   }
@@ -105,10 +106,10 @@ export class EtcdMirror {
       if (type === 'Put') {
         const registration = JSON.parse(kv.value.toString()) as Registration;
         this.registrations.set(instance, registration);
-        this.apply({ kind: 'put', registration });
+        this.apply({ kind: 'put', registration, revision });
       } else {
         this.registrations.delete(instance);
-        this.apply({ kind: 'delete', service, id });
+        this.apply({ kind: 'delete', service, id, revision });
       }
       return;
     }
@@ -118,12 +119,12 @@ export class EtcdMirror {
       else {
         this.leases.delete(lease);
         const [service, id] = splitName(lease);
-        this.apply({ kind: 'lease', service, id, status: 'expired', note: '' });
+        this.apply({ kind: 'lease', service, id, status: 'expired', note: '', revision });
       }
       return;
     }
     const service = this.#keys.nameOf(key, 'settings/');
-    if (service !== undefined && type === 'Put') this.apply({ kind: 'settings', service, settings: JSON.parse(kv.value.toString()) as ServiceSettings });
+    if (service !== undefined && type === 'Put') this.apply({ kind: 'settings', service, settings: JSON.parse(kv.value.toString()) as ServiceSettings, revision });
   }
 
   /** Notes this node's write of `keys` at `revision`, so its watch events are recognised. */
@@ -139,6 +140,6 @@ export class EtcdMirror {
     const [service, id] = splitName(name);
     const ttl = this.registrations.get(name)?.ttl ?? 0;
     this.leases.set(name, { id: kv.lease, status, note, ttl });
-    this.apply({ kind: 'lease', service, id, status, note });
+    this.apply({ kind: 'lease', service, id, status, note, revision: Number(kv.mod_revision) });
   }
 }

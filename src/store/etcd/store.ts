@@ -16,6 +16,7 @@ import { Buffer } from 'node:buffer';
 import { isDeepStrictEqual } from 'node:util';
 import type { IKeyValue, IRequestOp } from 'etcd3';
 import type { RemoteChange, ReplicatedStore, Store } from '../../registry/store.ts';
+import { initialReport, isLeased } from '../../registry/health.ts';
 import type { Registration, ReportedStatus, ServiceSettings } from '../../registry/types.ts';
 import { EtcdConnection } from './connection.ts';
 import { KeepAlive } from './keepalive.ts';
@@ -62,7 +63,7 @@ export class EtcdStore implements Store, ReplicatedStore {
     return this.#mirror.load((await this.#readSnapshot()).kvs).settings;
   }
 
-  async put(registration: Registration): Promise<void> {
+  async put(registration: Registration): Promise<number> {
     const name = `${registration.service}/${registration.id}`;
     const known = this.#mirror.registrations.get(name);
     const instanceKey = this.#keys.key('instances/', name);
@@ -73,13 +74,13 @@ export class EtcdStore implements Store, ReplicatedStore {
     let lease: LeaseState | undefined;
     // Taking an instance in or out of maintenance rewrites the registration only: its lease is untouched.
     if (!onlyMaintenance) {
-      if (registration.check) {
-        // Checked instances have no lease: their health comes from the check.
+      if (!isLeased(registration)) {
+        // Checked instances (and those registered with ttl 0) have no lease.
         ops.push({ request_delete_range: { key: Buffer.from(leaseKey) } });
       } else {
-        // A new lease: registering again renews it (a registration says the instance is alive and
-        // passing, as the registry takes it), and a changed ttl needs a new one anyway.
-        lease = { id: await this.#grant(registration.ttl), status: 'passing', note: '', ttl: registration.ttl };
+        // A new lease: registering again renews it (a registration reports the instance alive, at
+        // the status it starts with, as the registry takes it), and a changed ttl needs a new one anyway.
+        lease = { id: await this.#grant(registration.ttl), ...initialReport(registration), ttl: registration.ttl };
         ops.push(putOp(leaseKey, JSON.stringify({ status: lease.status, note: lease.note }), lease.id));
       }
     }
@@ -87,22 +88,25 @@ export class EtcdStore implements Store, ReplicatedStore {
     this.#mirror.wrote([instanceKey, leaseKey], revision);
     this.#mirror.registrations.set(name, registration);
     if (lease) this.#mirror.leases.set(name, lease);
-    else if (registration.check) this.#mirror.leases.delete(name);
+    else if (!isLeased(registration)) this.#mirror.leases.delete(name);
+    return revision;
   }
 
-  async delete(service: string, id: string): Promise<void> {
+  async delete(service: string, id: string): Promise<number> {
     const name = `${service}/${id}`;
     const keys = [this.#keys.key('instances/', name), this.#keys.key('leases/', name)];
     const revision = await this.#txn(keys.map((key) => ({ request_delete_range: { key: Buffer.from(key) } })));
     this.#mirror.wrote(keys, revision);
     this.#mirror.registrations.delete(name);
     this.#mirror.leases.delete(name);
+    return revision;
   }
 
-  async putSettings(service: string, settings: ServiceSettings): Promise<void> {
+  async putSettings(service: string, settings: ServiceSettings): Promise<number> {
     const key = this.#keys.key('settings/', service);
     const revision = await this.#txn([putOp(key, JSON.stringify(settings))]);
     this.#mirror.wrote([key], revision);
+    return revision;
   }
 
   async close(): Promise<void> {
@@ -122,14 +126,15 @@ export class EtcdStore implements Store, ReplicatedStore {
     return this.#etcd.onAvailability(listener);
   }
 
-  follow(apply: (change: RemoteChange) => void): void {
+  follow(apply: (change: RemoteChange) => void): number {
     const snapshot = this.#snapshot!;
     this.#mirror.apply = apply;
-    this.#mirror.applySnapshotLeases(snapshot.kvs);
+    this.#mirror.applySnapshotLeases(snapshot.kvs, snapshot.revision);
     this.#watch.start(snapshot.revision + 1);
+    return snapshot.revision;
   }
 
-  async renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean> {
+  async renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean | number> {
     const name = `${service}/${id}`;
     const known = this.#mirror.leases.get(name);
     let alive = false;
@@ -147,9 +152,10 @@ export class EtcdStore implements Store, ReplicatedStore {
       }),
     );
     if (!response.succeeded) return false;
-    this.#mirror.wrote([leaseKey], Number(response.header.revision));
+    const revision = Number(response.header.revision);
+    this.#mirror.wrote([leaseKey], revision);
     this.#mirror.leases.set(name, { id: leaseId, status: report.status, note: report.note, ttl });
-    return true;
+    return revision;
   }
 
   // ---- etcd ----

@@ -68,7 +68,7 @@ export class PrefixWatch {
       setTimeout(() => void this.#resync(), PROBE_INTERVAL_MS).unref();
       return;
     }
-    this.#mirror.applyResync(response.kvs);
+    this.#mirror.applyResync(response.kvs, Number(response.header.revision));
     this.start(Number(response.header.revision) + 1);
   }
 }
