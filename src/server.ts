@@ -76,7 +76,16 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   let dnsServer: DnsServer | undefined;
   const rrl = new ResponseRateLimiter({ perSecond: config.dnsRateLimit, slip: config.dnsRateLimitSlip, exempt: addressMatcher(config.rateLimitExempt) });
   const metrics = new Metrics({ registry, watches, dns: () => dnsServer, rrl, forwarder });
-  const app = buildHttpApp({ registry, watches, logger: log, isDnsUp: () => dnsServer !== undefined, tokens: () => tokens, limits: config, metrics });
+  const app = buildHttpApp({
+    registry,
+    watches,
+    logger: log,
+    isDnsUp: () => dnsServer !== undefined,
+    tokens: () => tokens,
+    limits: config,
+    metrics,
+    consul: { nodeName: config.nodeName, datacenter: config.datacenter, httpHost: config.http.host },
+  });
   const tcp = {
     maxConnections: config.dnsTcpMaxConnections,
     maxPerClient: config.dnsTcpMaxPerClient,

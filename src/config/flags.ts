@@ -1,8 +1,10 @@
 // Every flag of `signpost serve`, declared once. From this table come the command-line options
 // and their SIGNPOST_* environment variables (src/cli/serve.ts), the defaults and the type of
 // the configuration (below), and the README's flag table (readme.ts; a test fails when it is stale).
+import { hostname } from 'node:os';
 import {
   parseChoice,
+  parseConsulName,
   parseCidrList,
   parseDomain,
   parseDuration,
@@ -155,6 +157,20 @@ export const FLAGS = {
     '1s',
     true,
   ),
+  nodeName: flag<string>({
+    value: 'NAME',
+    help: 'the node this server is in its [Consul HTTP API](#consul-http-api) (`Node`, `NodeName`); one node per Signpost server',
+    // Made a valid name whatever the host is called: a default must never stop the server starting.
+    default: hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 128) || 'signpost',
+    defaultText: 'the host name',
+    parse: parseConsulName,
+  }),
+  datacenter: flag<string>({
+    value: 'NAME',
+    help: 'the datacenter of the [Consul HTTP API](#consul-http-api) (`Datacenter`, `/v1/catalog/datacenters`); a request for another gets 500 `No path to datacenter`',
+    default: 'dc1',
+    parse: parseConsulName,
+  }),
   logLevel: flag<string>({
     value: 'LEVEL',
     help: 'pino level (`fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`); `debug` adds one line per HTTP request',

@@ -9,6 +9,8 @@ export const LIMITS = {
   /** 0: no lease, the instance lives until deregistered. */
   ttl: { min: 0, max: 86400, default: 15 },
   tagsPerInstance: 64,
+  /** Tags registered through the Consul API are any strings (Consul's are), up to this long. */
+  consulTagLength: 512,
   metaEntries: 64,
   metaKeyLength: 64,
   /** A meta entry is published as one TXT string `key=value`, and a TXT string holds at most 255 bytes. */

@@ -58,6 +58,12 @@ export function parseRecursors(value: string, flag: string, previous: Recursors 
   return [...(Array.isArray(previous) ? previous : []), ...given];
 }
 
+/** A Consul node or datacenter name: 1-128 letters, digits, `.`, `_` and `-`. */
+export function parseConsulName(value: string, flag: string): string {
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(value)) throw new Error(`${flag}: expected 1-128 letters, digits, ".", "_" or "-", got "${value}"`);
+  return value;
+}
+
 /** A whole number in [min, max]. */
 export function parseInteger(value: string, flag: string, min: number, max: number): number {
   const number = Number(value.trim());

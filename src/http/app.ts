@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { addressMatcher } from '../lib/addresses.ts';
 import { resolveConfig, type SignpostConfig } from '../config/flags.ts';
 import { ABUSE_LIMITS } from '../config/limits.ts';
+import { consulRoutes } from '../consul/plugin.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { WatchHub } from '../watch/hub.ts';
 import { installAuth } from './auth.ts';
@@ -14,7 +15,7 @@ import { instanceRoutes } from './routes/instances.ts';
 import { metricsRoutes, type MetricsExposition } from './routes/metrics.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { watchRoutes } from './routes/watch.ts';
-import type { TokenSet } from './tokens.ts';
+import { canWrite, type TokenSet } from './tokens.ts';
 import { validatorCompiler } from './validation.ts';
 
 /** The limits of the HTTP listener (see SignpostConfig); defaults when not given. */
@@ -45,6 +46,8 @@ export interface HttpAppOptions {
   limits?: Partial<HttpLimits>;
   /** Absent: no request metrics and no `/metrics` route. */
   metrics?: HttpMetrics;
+  /** The node the Consul API shows (defaults: the flags' defaults, a loopback listener). */
+  consul?: { nodeName: string; datacenter: string; httpHost: string };
 }
 
 /**
@@ -72,8 +75,9 @@ class RequestLog extends LogController {
 }
 
 /** The HTTP API: a thin layer over the registry. Not listening yet; the caller decides where. */
-export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics }: HttpAppOptions): FastifyInstance {
-  const limits: HttpLimits = { ...resolveConfig(), ...given };
+export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics, consul }: HttpAppOptions): FastifyInstance {
+  const defaults = resolveConfig();
+  const limits: HttpLimits = { ...defaults, ...given };
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new RequestLog(metrics),
@@ -127,5 +131,21 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   app.register(watchRoutes, { registry, watches });
   app.register(healthRoutes, { isDnsUp, watches, registry });
   if (metrics) app.register(metricsRoutes, { metrics });
+  app.register(consulRoutes, {
+    registry,
+    watches,
+    ...(consul ?? { nodeName: defaults.nodeName, datacenter: defaults.datacenter, httpHost: defaults.http.host }),
+    readRequiresToken: limits.readRequiresToken,
+    tokens: () => {
+      const set = tokens();
+      if (set === null) return null;
+      return {
+        lookup: (token: string) => {
+          const grant = set.lookup(token);
+          return grant === null ? undefined : { canWrite: (service: string) => canWrite(grant, service.toLowerCase()) };
+        },
+      };
+    },
+  });
   return app;
 }

@@ -8,6 +8,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.ts';
 import { canWrite, type TokenSet } from './tokens.ts';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route checks tokens itself (the Consul API: its own headers, its own 403s). */
+    ownAuth?: boolean;
+  }
+}
+
 export interface AuthOptions {
   /** The current tokens (they change on reload); null: no token file, writes are open. */
   tokens: () => TokenSet | null;
@@ -30,7 +37,7 @@ function unauthorized(message: string): HttpError {
 export function installAuth(app: FastifyInstance, { tokens, readRequiresToken }: AuthOptions): void {
   app.addHook('onRequest', async (request, reply) => {
     const set = tokens();
-    if (set === null) return;
+    if (set === null || request.routeOptions.config?.ownAuth) return;
     const path = request.url.split('?', 1)[0];
     if (OPEN_PATHS.has(path)) return;
     const write = request.method !== 'GET' && request.method !== 'HEAD';

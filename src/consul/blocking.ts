@@ -1,0 +1,127 @@
+// Consul's blocking queries: `?index=N&wait=D` (or `?hash=H` where Consul uses a content hash)
+// holds a read until its answer changes, or until the wait (plus Consul's jitter) ends.
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
+import type { WatchHub } from '../watch/hub.ts';
+import { parseGoDuration } from './decode.ts';
+import { ConsulError } from './errors.ts';
+import { ConsulIndexes, type AnswerKind } from './indexes.ts';
+
+/** Consul's default and longest wait, seconds, and its jitter: up to wait/16 more (under the 10% the npm client allows). */
+export const DEFAULT_WAIT = 300;
+export const MAX_WAIT = 600;
+const JITTER_FRACTION = 16;
+
+export interface Read<T> {
+  kind: AnswerKind;
+  /** The service the answer is about (for `catalog` and `health`). */
+  service?: string;
+  render(): T;
+  /** An answer's content hash: reads that have one also block on `?hash=` and send `X-Consul-ContentHash`. */
+  hash?(answer: T): string;
+}
+
+interface ReadQuery {
+  index?: string;
+  wait?: string;
+  hash?: string;
+  stale?: string;
+  consistent?: string;
+}
+
+/** Query parameters that do not change what a read answers (left out of its cache key). */
+const NOT_IN_KEY = new Set(['index', 'wait', 'hash', 'token', 'stale', 'consistent', 'cached', 'pretty']);
+
+/**
+ * Answers reads: sets Consul's query headers and holds blocking queries. A held query renders its
+ * answer again on each event that concerns it and returns only when the answer differs from the
+ * one it held (the renders are shared by every query asking the same thing: one per event, not
+ * one per waiting client), so nothing wakes it that its answer does not show.
+ */
+export class BlockingReads {
+  readonly #watches: WatchHub;
+  readonly #indexes: ConsulIndexes;
+  /** Latest render per distinct read (path and query), with the index it was made at. */
+  readonly #renders = new LRUCache<string, { index: number; json: string }>({ max: 1000 });
+
+  constructor(watches: WatchHub, indexes: ConsulIndexes) {
+    this.#watches = watches;
+    this.#indexes = indexes;
+  }
+
+  async answer<T>(request: FastifyRequest, reply: FastifyReply, read: Read<T>): Promise<T> {
+    const query = request.query as ReadQuery;
+    const minIndex = parseIndex(query.index);
+    const wait = parseWait(query.wait);
+    const key = keyOf(request);
+    const json = () => this.#render(key, read);
+    const index = () => this.#indexes.of(read.kind, read.service);
+    const byHash = read.hash !== undefined && query.hash !== undefined && query.hash !== '';
+    const held = byHash ? query.hash === read.hash!(read.render()) : minIndex > 0 && index() === minIndex;
+    if (held) {
+      if (!this.#watches.acquire()) throw new ConsulError(503, `too many open watches (${this.#watches.max}); retry later`);
+      const before = json();
+      const closed = new AbortController();
+      const onClose = () => closed.abort();
+      request.raw.once('close', onClose);
+      try {
+        const timeoutMs = (wait + (Math.random() * wait) / JITTER_FRACTION) * 1000;
+        await this.#watches.waitFor(
+          (event) => ConsulIndexes.concerns(event, read.kind, read.service ?? '') && json() !== before,
+          timeoutMs,
+          closed.signal,
+        );
+      } finally {
+        request.raw.off('close', onClose);
+        this.#watches.release();
+      }
+    }
+    const body = read.render();
+    reply.headers({
+      'x-consul-index': String(Math.max(1, index())),
+      'x-consul-knownleader': 'true',
+      'x-consul-lastcontact': '0',
+      'x-consul-effective-consistency': query.stale !== undefined ? 'stale' : query.consistent !== undefined ? 'consistent' : 'leader',
+    });
+    if (read.hash) reply.header('x-consul-contenthash', read.hash(body));
+    return body;
+  }
+
+  /** The read's answer as JSON, rendered once per index whoever asks. */
+  #render<T>(key: string, read: Read<T>): string {
+    const index = this.#indexes.of(read.kind, read.service);
+    const cached = this.#renders.get(key);
+    if (cached && cached.index === index) return cached.json;
+    const json = JSON.stringify(read.render());
+    this.#renders.set(key, { index, json });
+    return json;
+  }
+}
+
+/** Consul's ContentHash: a short hex digest of the answer. */
+export function hashOf(json: string): string {
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+}
+
+function keyOf(request: FastifyRequest): string {
+  const [path, search = ''] = request.url.split('?', 2);
+  const params = new URLSearchParams(search);
+  for (const name of [...params.keys()]) if (NOT_IN_KEY.has(name)) params.delete(name);
+  params.sort();
+  return `${path}?${params}`;
+}
+
+function parseIndex(text: string | undefined): number {
+  if (text === undefined || text === '') return 0;
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new ConsulError(400, 'Invalid index');
+  return Number(text);
+}
+
+/** The wait in seconds: Go's duration syntax, Consul's default when absent or 0, at most Consul's longest. */
+function parseWait(text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_WAIT;
+  const seconds = parseGoDuration(text);
+  if (seconds === undefined) throw new ConsulError(400, 'Invalid wait time');
+  return seconds <= 0 ? DEFAULT_WAIT : Math.min(seconds, MAX_WAIT);
+}
