@@ -2,6 +2,7 @@
 // Runs before `npm test` and `npm run bench`. As root it installs with apt-get (after
 // `apt-get update`); otherwise it prints the exact command to run and fails.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 
 /** command on PATH → Debian package that provides it. */
 const TOOLS: Record<string, string> = {
@@ -11,7 +12,17 @@ const TOOLS: Record<string, string> = {
   '/usr/sbin/dnsmasq': 'dnsmasq-base',
   // The clustered store's tests and benchmark run real etcd members (test/helpers/etcd.ts starts it by this path).
   '/usr/bin/etcd': 'etcd-server',
+  // A Prometheus-compatible scraper whose consul_sd_configs the Consul API's tests point at Signpost
+  // (Debian's prometheus package is built without Consul discovery).
+  '/usr/bin/victoria-metrics': 'victoria-metrics',
 };
+
+/**
+ * Debian starts a package's daemon on install (etcd on 2379, victoria-metrics on every interface's
+ * 8428) unless policy-rc.d says no. The tests start their own, on loopback ports: say no for the
+ * install, unless the machine already has a policy.
+ */
+const POLICY_RC = '/usr/sbin/policy-rc.d';
 
 const wanted = process.argv.slice(2);
 const missing = Object.entries(TOOLS)
@@ -28,5 +39,11 @@ if (missing.length > 0) {
   console.log(`installing ${missing.join(', ')} ...`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync(install[0], install.slice(1), { stdio: 'inherit', env });
+  const ownPolicy = !existsSync(POLICY_RC);
+  if (ownPolicy) writeFileSync(POLICY_RC, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    execFileSync(install[0], install.slice(1), { stdio: 'inherit', env });
+  } finally {
+    if (ownPolicy) rmSync(POLICY_RC);
+  }
 }

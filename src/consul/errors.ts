@@ -34,7 +34,7 @@ export function installConsulErrors(app: FastifyInstance): void {
       message = `not stored: ${error.message}`;
     } else if (status === 400 && error.code?.startsWith('FST_ERR_CTP')) {
       message = `Request decode failed: ${error.message}`;
-    } else if (status >= 500 && !(error instanceof ConsulError)) {
+    } else if (status >= 500 && !error.statusCode) {
       request.log.error({ err: error }, 'request failed');
       message = 'An unexpected error occurred';
     }

@@ -1,4 +1,5 @@
 // The Consul HTTP API subset, as one fastify plugin beside the native routes.
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from '../registry/registry.ts';
 import type { WatchHub } from '../watch/hub.ts';
@@ -21,15 +22,12 @@ export interface ConsulOptions extends ConsulAccessOptions {
   httpHost: string;
 }
 
-/**
- * Consul's API roots. Paths under them that no route serves get a 404 saying the call is outside
- * the subset (never a silent 200); paths under `/v1/` that are not Consul's keep the native 404.
- */
-const CONSUL_ROOTS = [
+/** Consul's API roots (`/v1/<root>/…`). */
+const CONSUL_ROOTS = new Set([
   'acl', 'agent', 'catalog', 'config', 'connect', 'coordinate', 'discovery-chain', 'event', 'exported-services',
   'health', 'imported-services', 'internal', 'kv', 'namespace', 'namespaces', 'operator', 'partition', 'partitions',
   'peering', 'peerings', 'query', 'session', 'snapshot', 'status', 'txn',
-];
+]);
 
 export async function consulRoutes(app: FastifyInstance, options: ConsulOptions) {
   const { registry, watches } = options;
@@ -43,6 +41,13 @@ export async function consulRoutes(app: FastifyInstance, options: ConsulOptions)
   });
 
   installConsulErrors(app);
+  // Response serialisers are compiled on a route's first answer, not at start-up: compiled eagerly,
+  // the Consul routes' would add ~100 ms to every start of a server (most never asked one Consul call).
+  const compileSerializer = SerializerSelector()({}, {});
+  app.setSerializerCompiler((route) => {
+    let serialize: ((data: unknown) => string) | undefined;
+    return (data) => (serialize ??= compileSerializer({ ...route, httpStatus: route.httpStatus ?? '200' }) as (data: unknown) => string)(data);
+  });
   // Consul reads every body as JSON whatever its content type says (Go clients often send none).
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
     try {
@@ -61,18 +66,15 @@ export async function consulRoutes(app: FastifyInstance, options: ConsulOptions)
 
   await app.register(agentRoutes, context);
   await app.register(catalogRoutes, context);
-  for (const root of CONSUL_ROOTS) {
-    await app.register(
-      async (scope) => {
-        scope.setNotFoundHandler((request, reply) =>
-          reply.code(404).send({
-            statusCode: 404,
-            error: 'Not Found',
-            message: `${request.method} ${request.url.split('?', 1)[0]} is not supported: Signpost serves the service-discovery subset of Consul's HTTP API (see its README)`,
-          }),
-        );
-      },
-      { prefix: `/v1/${root}` },
-    );
-  }
+}
+
+/**
+ * The 404 message for a path under one of Consul's API roots that no route serves: the call is
+ * outside the subset (never a silent 200). Undefined for other paths, which keep the native 404.
+ */
+export function unsupportedConsulCall(method: string, url: string): string | undefined {
+  const path = url.split('?', 1)[0];
+  const root = /^\/v1\/([a-z-]+)(?:\/|$)/.exec(path)?.[1];
+  if (root === undefined || !CONSUL_ROOTS.has(root)) return undefined;
+  return `${method} ${path} is not supported: Signpost serves the service-discovery subset of Consul's HTTP API (see its README)`;
 }

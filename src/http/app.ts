@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { addressMatcher } from '../lib/addresses.ts';
 import { resolveConfig, type SignpostConfig } from '../config/flags.ts';
 import { ABUSE_LIMITS } from '../config/limits.ts';
-import { consulRoutes } from '../consul/plugin.ts';
+import { consulRoutes, unsupportedConsulCall } from '../consul/plugin.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { WatchHub } from '../watch/hub.ts';
 import { installAuth } from './auth.ts';
@@ -100,7 +100,7 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   app.setValidatorCompiler(validatorCompiler);
   // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
   app.removeContentTypeParser('text/plain');
-  installErrorHandler(app);
+  installErrorHandler(app, unsupportedConsulCall);
   if (limits.httpMaxEventLoopDelay > 0) {
     // Sheds HTTP load (503, Retry-After) while the event loop lags, so DNS, which shares it, keeps answering.
     app.register(underPressure, {

@@ -26,7 +26,7 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /** One error shape for every failure: `{statusCode, error, message, field?, rule?}`. */
-export function installErrorHandler(app: FastifyInstance): void {
+export function installErrorHandler(app: FastifyInstance, unsupported: (method: string, url: string) => string | undefined = () => undefined): void {
   app.setErrorHandler((error: FastifyError & { field?: string }, request, reply) => {
     if (error.validation && error.validation.length > 0) {
       const first = error.validation[0] as Parameters<typeof fieldOf>[0];
@@ -53,6 +53,6 @@ export function installErrorHandler(app: FastifyInstance): void {
     });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ statusCode: 404, error: STATUS_TEXT[404], message: `no route ${request.method} ${request.url}` }),
+    reply.code(404).send({ statusCode: 404, error: STATUS_TEXT[404], message: unsupported(request.method, request.url) ?? `no route ${request.method} ${request.url}` }),
   );
 }
