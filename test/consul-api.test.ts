@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startEtcd, type EtcdCluster } from './helpers/etcd.ts';
+import { startEtcd, type EtcdCluster } from './helpers/etcd.ts';
+import { eventually } from './helpers/wait.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 /** No overload guard: on a loaded machine a fresh server's start-up counts as event-loop lag. */

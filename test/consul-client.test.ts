@@ -3,7 +3,7 @@
 // what it registers answers in DNS.
 import Consul from 'consul';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from './helpers/etcd.ts';
+import { eventually } from './helpers/wait.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 interface HealthEntry {

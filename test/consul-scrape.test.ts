@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePort } from './helpers/etcd.ts';
+import { freePort } from './helpers/etcd.ts';
+import { eventually } from './helpers/wait.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 const VICTORIA_METRICS = '/usr/bin/victoria-metrics';
