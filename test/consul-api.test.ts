@@ -84,6 +84,8 @@ describe('Consul API: shapes and mapping', () => {
     const [db] = await (await call('GET', '/v1/health/service/db')).json();
     expect(db.Checks.map((check: { CheckID: string }) => check.CheckID)).toEqual(['serfHealth']);
     expect((await call('PUT', '/v1/agent/check/pass/service:db')).status).toBe(404);
+    // Natively, a heartbeat has no lease to renew: 409.
+    expect((await fetch(`${signpost.url}/v1/services/db/instances/db/heartbeat`, { method: 'PUT' })).status).toBe(409);
 
     // An HTTP check is Signpost's active check; it starts critical.
     const http = { HTTP: 'http://127.0.0.1:1/health', Interval: '90s', Timeout: '1500ms', FailuresBeforeCritical: 2 };
