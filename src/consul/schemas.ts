@@ -136,75 +136,48 @@ const stringObject = { type: 'object', additionalProperties: { type: 'string' } 
 const weights = { type: 'object', properties: { Passing: { type: 'integer' }, Warning: { type: 'integer' } } };
 const free = { type: 'object', additionalProperties: true };
 
+/** Fields of one JSON type, by name: Consul's records are long lists of them. */
+function ofType<const Names extends readonly string[]>(type: string, ...names: Names) {
+  return Object.fromEntries(names.map((name) => [name, { type }])) as { [K in Names[number]]: { type: string } };
+}
+
+/** Every catalog record carries the raft indexes of its creation and last change. */
+const indexes = ofType('integer', 'CreateIndex', 'ModifyIndex');
+
 export const nodeJson = {
   type: 'object',
-  properties: {
-    ID: { type: 'string' },
-    Node: { type: 'string' },
-    Address: { type: 'string' },
-    Datacenter: { type: 'string' },
-    TaggedAddresses: stringObject,
-    Meta: stringObject,
-    CreateIndex: { type: 'integer' },
-    ModifyIndex: { type: 'integer' },
-  },
+  properties: { ...ofType('string', 'ID', 'Node', 'Address', 'Datacenter'), TaggedAddresses: stringObject, Meta: stringObject, ...indexes },
 } as const;
 
 export const healthCheckJson = {
   type: 'object',
   properties: {
-    Node: { type: 'string' },
-    CheckID: { type: 'string' },
-    Name: { type: 'string' },
-    Status: { type: 'string' },
-    Notes: { type: 'string' },
-    Output: { type: 'string' },
-    ServiceID: { type: 'string' },
-    ServiceName: { type: 'string' },
+    ...ofType('string', 'Node', 'CheckID', 'Name', 'Status', 'Notes', 'Output', 'ServiceID', 'ServiceName', 'Type', 'Interval', 'Timeout'),
     ServiceTags: strings,
-    Type: { type: 'string' },
-    Interval: { type: 'string' },
-    Timeout: { type: 'string' },
     ExposedPort: { type: 'integer' },
     Definition: free,
-    CreateIndex: { type: 'integer' },
-    ModifyIndex: { type: 'integer' },
+    ...indexes,
   },
 } as const;
 
+/** What the agent and the catalog say of a service instance, less the fields each adds. */
+const serviceFields = {
+  ...ofType('string', 'ID', 'Service', 'Address'),
+  Tags: strings,
+  Meta: stringObject,
+  Port: { type: 'integer' },
+  Weights: weights,
+  EnableTagOverride: { type: 'boolean' },
+};
+
 export const agentServiceJson = {
   type: 'object',
-  properties: {
-    ID: { type: 'string' },
-    Service: { type: 'string' },
-    Tags: strings,
-    Meta: stringObject,
-    Port: { type: 'integer' },
-    Address: { type: 'string' },
-    Weights: weights,
-    EnableTagOverride: { type: 'boolean' },
-    Datacenter: { type: 'string' },
-    ContentHash: { type: 'string' },
-  },
+  properties: { ...serviceFields, ...ofType('string', 'Datacenter', 'ContentHash') },
 } as const;
 
 const nodeServiceJson = {
   type: 'object',
-  properties: {
-    ID: { type: 'string' },
-    Service: { type: 'string' },
-    Tags: strings,
-    Address: { type: 'string' },
-    Meta: stringObject,
-    Port: { type: 'integer' },
-    Weights: weights,
-    EnableTagOverride: { type: 'boolean' },
-    Proxy: free,
-    Connect: free,
-    PeerName: { type: 'string' },
-    CreateIndex: { type: 'integer' },
-    ModifyIndex: { type: 'integer' },
-  },
+  properties: { ...serviceFields, Proxy: free, Connect: free, PeerName: { type: 'string' }, ...indexes },
 } as const;
 
 export const healthEntriesJson = {
@@ -217,27 +190,18 @@ export const serviceNodesJson = {
   items: {
     type: 'object',
     properties: {
-      ID: { type: 'string' },
-      Node: { type: 'string' },
-      Address: { type: 'string' },
-      Datacenter: { type: 'string' },
+      ...ofType('string', 'ID', 'Node', 'Address', 'Datacenter', 'ServiceKind', 'ServiceID', 'ServiceName', 'ServiceAddress', 'ServiceSocketPath'),
       TaggedAddresses: stringObject,
       NodeMeta: stringObject,
-      ServiceKind: { type: 'string' },
-      ServiceID: { type: 'string' },
-      ServiceName: { type: 'string' },
       ServiceTags: strings,
-      ServiceAddress: { type: 'string' },
       ServiceWeights: weights,
       ServiceMeta: stringObject,
       ServicePort: { type: 'integer' },
-      ServiceSocketPath: { type: 'string' },
       ServiceEnableTagOverride: { type: 'boolean' },
       ServiceProxy: free,
       ServiceConnect: free,
       ServiceLocality: { type: 'null' },
-      CreateIndex: { type: 'integer' },
-      ModifyIndex: { type: 'integer' },
+      ...indexes,
     },
   },
 } as const;
