@@ -1,10 +1,11 @@
 // Buffer from its module: the global `Buffer` is a getter in Node 24, a call per use on the query path.
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Answerer, FORWARD } from './answer/answer.ts';
 import { RESPONSE_BUFFER_BYTES } from './answer/writer.ts';
-import type { DnsCounters } from './counters.ts';
+import { ANSWER_TIME_SAMPLE_MASK, type DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
 import { rcodeOf } from './wire/constants.ts';
 import type { Zone } from './zone/zone.ts';
@@ -28,6 +29,8 @@ export async function listenTcp(
 ): Promise<TcpListener> {
   const answerer = new Answerer(zone, forwarder);
   const out = Buffer.allocUnsafe(RESPONSE_BUFFER_BYTES);
+  /** Queries of every connection counted modulo the answer-time sampling interval (see ANSWER_TIME). */
+  const sampling = { tick: 0 };
   const connections = new Set<net.Socket>();
   /** Open connections per client address; an address is forgotten when its last one closes. */
   const perClient = new Map<string, number>();
@@ -54,7 +57,7 @@ export async function listenTcp(
       if (left <= 0) perClient.delete(client);
       else perClient.set(client, left);
     });
-    serveConnection(socket, answerer, forwarder, out, log, counters, limits);
+    serveConnection(socket, answerer, forwarder, out, log, counters, limits, sampling);
   });
   server.maxConnections = limits.maxConnections;
   server.on('error', (error) => log.warn({ err: error }, 'dns: TCP server error'));
@@ -102,6 +105,7 @@ function serveConnection(
   log: Logger,
   counters: DnsCounters,
   limits: TcpLimits,
+  sampling: { tick: number },
 ): void {
   let pending: Buffer = Buffer.alloc(0);
   let deadline: NodeJS.Timeout | undefined;
@@ -147,6 +151,8 @@ function serveConnection(
       const message = pending.subarray(2, 2 + size);
       completed = true;
       pending = pending.subarray(2 + size);
+      sampling.tick = (sampling.tick + 1) & ANSWER_TIME_SAMPLE_MASK;
+      const started = sampling.tick === 0 ? performance.now() : -1;
       let length: number;
       try {
         length = answerer.answer(message, 'tcp', out);
@@ -160,7 +166,10 @@ function serveConnection(
         void forwarder!.forward(Buffer.from(message), { ...answerer.forwarded }, socket.remoteAddress ?? '').then((reply) => {
           inFlight--;
           if (socket.destroyed) return;
-          if (reply) send(reply, reply.length);
+          if (reply) {
+            send(reply, reply.length);
+            if (started >= 0) counters.forwardedAnswerTime.record((performance.now() - started) * 1000);
+          }
           resumeIfAble();
         });
         continue;
@@ -172,6 +181,7 @@ function serveConnection(
         return;
       }
       send(out, length);
+      if (started >= 0) counters.zoneAnswerTime.record((performance.now() - started) * 1000);
     }
     // A message that started arriving must be complete (and one waiting its turn dealt with) within
     // the deadline. More bytes of the same message do not restart it: only a completed message

@@ -2,11 +2,12 @@
 import { Buffer } from 'node:buffer';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { DNS_LIMITS } from '../config/limits.ts';
 import { Answerer, FORWARD } from './answer/answer.ts';
 import { RESPONSE_BUFFER_BYTES } from './answer/writer.ts';
-import type { DnsCounters } from './counters.ts';
+import { ANSWER_TIME_SAMPLE_MASK, type DnsCounters } from './counters.ts';
 import type { Forwarder } from './forward/forwarder.ts';
 import { DROP, SLIP, slipped, type ResponseRateLimiter } from './rrl.ts';
 import { rcodeOf } from './wire/constants.ts';
@@ -18,7 +19,7 @@ import type { Zone } from './zone/zone.ts';
  * hold its buffer after returning. Forwarded replies go back through this socket to the address
  * and port the query came from, and nowhere else. With `rrl`, every reply (zone, cached or
  * forwarded) passes the response-rate limit first: dropped, sent, or sent truncated (slip).
- * Every reply sent is counted by its rcode in `counters`.
+ * Every reply sent is counted by its rcode in `counters`, and one in ANSWER_TIME.sampleEvery is timed.
  */
 export async function listenUdp(
   host: string,
@@ -30,6 +31,9 @@ export async function listenUdp(
 ): Promise<dgram.Socket> {
   const limiter = rrl?.enabled ? rrl : null;
   const replies = counters.udpReplies;
+  const zoneAnswerTime = counters.zoneAnswerTime;
+  /** Counts queries modulo the sampling interval: the query that brings it back to 0 is timed. */
+  let tick = 0;
   const family = isIPv6(host) ? 6 : 4;
   const socket = dgram.createSocket({
     type: family === 6 ? 'udp6' : 'udp4',
@@ -43,6 +47,8 @@ export async function listenUdp(
   let open = true;
   socket.on('close', () => (open = false));
   socket.on('message', (message, peer) => {
+    tick = (tick + 1) & ANSWER_TIME_SAMPLE_MASK;
+    const started = tick === 0 ? performance.now() : -1;
     let length: number;
     try {
       length = answerer.answer(message, 'udp', out);
@@ -60,6 +66,7 @@ export async function listenUdp(
         }
         replies[rcodeOf(reply)]++;
         socket.send(reply, peer.port, peer.address);
+        if (started >= 0) counters.forwardedAnswerTime.record((performance.now() - started) * 1000);
       });
       return;
     }
@@ -76,6 +83,7 @@ export async function listenUdp(
     const reply = Buffer.allocUnsafe(length);
     out.copy(reply, 0, 0, length);
     socket.send(reply, peer.port, peer.address);
+    if (started >= 0) zoneAnswerTime.record((performance.now() - started) * 1000);
   });
   socket.on('error', (error) => log.warn({ err: error }, 'dns: UDP socket error'));
   await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,7 @@ import { HttpError, installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { metricsRoutes, type MetricsExposition } from './routes/metrics.ts';
+import { serverRoutes, type ServerStatus } from './routes/server.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { watchRoutes } from './routes/watch.ts';
 import { canWrite, type TokenSet } from './tokens.ts';
@@ -48,6 +49,8 @@ export interface HttpAppOptions {
   metrics?: HttpMetrics;
   /** The node the Consul API shows (defaults: the flags' defaults, a loopback listener). */
   consul?: { nodeName: string; datacenter: string; httpHost: string };
+  /** The body of `GET /v1/server` (src/metrics/status.ts); absent: no such route. */
+  status?: () => ServerStatus;
 }
 
 /**
@@ -75,7 +78,7 @@ class RequestLog extends LogController {
 }
 
 /** The HTTP API: a thin layer over the registry. Not listening yet; the caller decides where. */
-export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics, consul }: HttpAppOptions): FastifyInstance {
+export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics, consul, status }: HttpAppOptions): FastifyInstance {
   const defaults = resolveConfig();
   const limits: HttpLimits = { ...defaults, ...given };
   const app = Fastify({
@@ -147,5 +150,6 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
       };
     },
   });
+  if (status) app.register(serverRoutes, { status });
   return app;
 }

@@ -2,8 +2,9 @@
 //
 // Writes (every method but GET and HEAD) need a token with rights on the route's `:service`:
 // 401 without a (known) token, 403 with one that has no rights on that service. Reads are open
-// unless `readRequiresToken`, then any known token may read. `/healthz` is always open. With no
-// token set configured (no --token-file), everything is open, as before.
+// unless `readRequiresToken`, then any known token may read. Routes whose config says `tokenFree`
+// (`/healthz`, the web console's static files) are always open. With no token set configured (no
+// --token-file), everything is open, as before.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.ts';
 import { canWrite, type TokenSet } from './tokens.ts';
@@ -12,6 +13,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route checks tokens itself (the Consul API: its own headers, its own 403s). */
     ownAuth?: boolean;
+    /** Open without a token whatever the settings: holds no registry data and changes nothing. */
+    tokenFree?: boolean;
   }
 }
 
@@ -20,8 +23,6 @@ export interface AuthOptions {
   tokens: () => TokenSet | null;
   readRequiresToken: boolean;
 }
-
-const OPEN_PATHS = new Set(['/healthz']);
 
 function bearer(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
@@ -37,9 +38,7 @@ function unauthorized(message: string): HttpError {
 export function installAuth(app: FastifyInstance, { tokens, readRequiresToken }: AuthOptions): void {
   app.addHook('onRequest', async (request, reply) => {
     const set = tokens();
-    if (set === null || request.routeOptions.config?.ownAuth) return;
-    const path = request.url.split('?', 1)[0];
-    if (OPEN_PATHS.has(path)) return;
+    if (set === null || request.routeOptions.config?.ownAuth || request.routeOptions.config?.tokenFree) return;
     const write = request.method !== 'GET' && request.method !== 'HEAD';
     if (!write && !readRequiresToken) return;
     reply.header('www-authenticate', 'Bearer realm="signpost"');

@@ -120,6 +120,11 @@ const healthSource = {
   properties: { status: { type: 'string' }, note: { type: 'string' }, since: { type: 'string', format: 'date-time' } },
 } as const;
 
+const protection = {
+  type: 'object',
+  properties: { tripped: { type: 'boolean' }, healthyShare: { type: 'number' } },
+} as const;
+
 const settings = {
   type: 'object',
   properties: { protectionThreshold: { type: 'number' }, warmup: { type: 'integer' } },
@@ -157,6 +162,11 @@ export const instanceResponse = {
     health: { type: 'object', properties: { lease: healthSource, check: healthSource, maintenance: healthSource } },
     registeredAt: { type: 'string', format: 'date-time' },
     expiresAt: { type: ['string', 'null'], format: 'date-time' },
+    lastHeartbeatAt: { type: ['string', 'null'], format: 'date-time' },
+    warmingUp: {
+      type: ['object', 'null'],
+      properties: { since: { type: 'string', format: 'date-time' }, progress: { type: 'number' } },
+    },
     index: { type: 'integer' },
   },
 } as const;
@@ -193,6 +203,8 @@ export const serviceListResponse = {
           name: { type: 'string' },
           instances: { type: 'integer' },
           healthy: { type: 'integer' },
+          tags: { type: 'array', items: { type: 'string' } },
+          protection,
         },
       },
     },
@@ -205,11 +217,21 @@ export const serviceResponse = {
     name: { type: 'string' },
     index: { type: 'integer' },
     settings,
-    protection: {
-      type: 'object',
-      properties: { tripped: { type: 'boolean' }, healthyShare: { type: 'number' } },
-    },
+    protection,
     instances: { type: 'array', items: instanceResponse },
+    traffic: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          priority: { type: 'integer' },
+          instances: {
+            type: 'array',
+            items: { type: 'object', properties: { id: { type: 'string' }, weight: { type: 'integer' }, share: { type: 'number' } } },
+          },
+        },
+      },
+    },
   },
 } as const;
 
@@ -220,6 +242,78 @@ export const healthResponse = {
     store: { type: 'string' },
     dns: { type: 'string' },
     http: { type: 'string' },
+    watches: { type: 'object', properties: { open: { type: 'integer' }, max: { type: 'integer' } } },
+  },
+} as const;
+
+const counts = (keys: readonly string[]) => ({
+  type: 'object',
+  properties: Object.fromEntries(keys.map((key) => [key, { type: 'number' }])),
+}) as const;
+
+const answerTimes = {
+  type: 'object',
+  properties: { counts: { type: 'array', items: { type: 'number' } }, sumMicros: { type: 'number' } },
+} as const;
+
+export const serverResponse = {
+  type: 'object',
+  properties: {
+    version: { type: 'string' },
+    node: { type: 'string' },
+    startedAt: { type: 'string', format: 'date-time' },
+    now: { type: 'string', format: 'date-time' },
+    config: {
+      type: 'object',
+      properties: {
+        domain: { type: 'string' },
+        dns: { type: 'string' },
+        http: { type: 'string' },
+        dnsTtl: { type: 'integer' },
+        gracePeriod: { type: 'integer' },
+        onlyPassing: { type: 'boolean' },
+        forwarding: { type: 'object', properties: { enabled: { type: 'boolean' }, upstreams: { type: 'array', items: { type: 'string' } } } },
+        tokens: { type: 'object', properties: { writes: { type: 'boolean' }, reads: { type: 'boolean' } } },
+      },
+    },
+    store: {
+      type: 'object',
+      properties: {
+        kind: { type: 'string' },
+        available: { type: 'boolean' },
+        endpoints: { type: 'array', items: { type: 'string' } },
+        prefix: { type: 'string' },
+      },
+    },
+    dns: {
+      type: 'object',
+      properties: {
+        replies: { type: 'object', additionalProperties: { type: 'number' } },
+        answerTime: {
+          type: 'object',
+          properties: {
+            sampleEvery: { type: 'integer' },
+            boundsMicros: { type: 'array', items: { type: 'number' } },
+            zone: answerTimes,
+            forwarded: answerTimes,
+          },
+        },
+        rateLimit: counts(['dropped', 'slipped']),
+        tcpConnections: { type: 'integer' },
+      },
+    },
+    registry: {
+      type: 'object',
+      properties: {
+        index: { type: 'integer' },
+        services: { type: 'integer' },
+        instances: counts(['passing', 'warning', 'critical', 'maintenance']),
+        protectionTripped: { type: 'integer' },
+        events: counts(['register', 'deregister', 'health', 'settings']),
+        deregistrations: counts(['request', 'critical']),
+        heartbeats: { type: 'number' },
+      },
+    },
     watches: { type: 'object', properties: { open: { type: 'integer' }, max: { type: 'integer' } } },
   },
 } as const;

@@ -9,13 +9,13 @@
 // No metric has a service or instance label: their number is the users' to choose (tens of
 // thousands), which would make every scrape that large; per-service health is in the HTTP API.
 import client from 'prom-client';
-import type { DnsCounters } from '../dns/counters.ts';
+import { ANSWER_TIME, ANSWER_TIME_BOUNDS_MICROS, type AnswerTimes, type DnsCounters } from '../dns/counters.ts';
 import type { Forwarder } from '../dns/forward/forwarder.ts';
 import type { ResponseRateLimiter } from '../dns/rrl.ts';
-import { RCODE } from '../dns/wire/constants.ts';
+import { RCODE_NAMES } from '../dns/wire/constants.ts';
 import type { HttpMetrics } from '../http/app.ts';
 import type { Registry } from '../registry/registry.ts';
-import { HEALTH_STATUSES, type RegistryEvent } from '../registry/types.ts';
+import { HEALTH_STATUSES } from '../registry/types.ts';
 import type { WatchHub } from '../watch/hub.ts';
 
 export interface MetricSources {
@@ -26,9 +26,6 @@ export interface MetricSources {
   rrl: ResponseRateLimiter;
   forwarder: Forwarder | null;
 }
-
-/** Header rcode → label; rcodes Signpost never sends keep their number. */
-const RCODE_NAMES: readonly string[] = Array.from({ length: 16 }, (_, code) => Object.entries(RCODE).find(([, value]) => value === code)?.[0] ?? String(code));
 
 /**
  * Node's process metrics (CPU, memory, event-loop lag, GC), collected once per process: each
@@ -76,7 +73,6 @@ export class Metrics implements HttpMetrics {
   readonly contentType = this.registry.contentType;
   /** By `${method} ${route}`: a few dozen at most (route patterns, HTTP methods Node parses). */
   readonly #http = new Map<string, RouteStats>();
-  readonly #unsubscribe: () => void;
 
   constructor({ registry, watches, dns, rrl, forwarder }: MetricSources) {
     const register = [this.registry];
@@ -140,17 +136,14 @@ export class Metrics implements HttpMetrics {
     gauge('signpost_watches_open', 'Blocking queries and event streams open.', [], (set) => set({}, watches.open));
     gauge('signpost_watches_max', 'The cap on open watches (--max-watches).', [], (set) => set({}, watches.max));
 
-    const events = new client.Counter<'type'>({ name: 'signpost_registry_events_total', help: 'Registry events: register, deregister, health, settings.', labelNames: ['type'], registers: register });
-    const deregistrations = new client.Counter<'reason'>({
-      name: 'signpost_deregistrations_total',
-      help: 'Instances removed, by reason: request (DELETE) or critical (critical past the grace period).',
-      labelNames: ['reason'],
-      registers: register,
+    const { activity } = registry;
+    mirrored('signpost_registry_events_total', 'Registry events: register, deregister, health, settings.', ['type'], (set) => {
+      for (const [type, count] of Object.entries(activity.events)) set({ type }, count);
     });
-    this.#unsubscribe = registry.onEvent((event: RegistryEvent) => {
-      events.inc({ type: event.type });
-      if (event.type === 'deregister') deregistrations.inc({ reason: event.reason });
+    mirrored('signpost_deregistrations_total', 'Instances removed, by reason: request (DELETE) or critical (critical past the grace period).', ['reason'], (set) => {
+      for (const [reason, count] of Object.entries(activity.deregistrations)) set({ reason }, count);
     });
+    mirrored('signpost_heartbeats_total', 'Heartbeats this node took (PUT …/heartbeat of a registered instance).', [], (set) => set({}, activity.heartbeats));
 
     mirrored('signpost_http_requests_total', 'HTTP requests answered, by method, route pattern and status.', ['method', 'route', 'status'], (set) => {
       for (const { labels, statuses } of this.#http.values()) for (const [status, count] of statuses) set({ ...labels, status: String(status) }, count);
@@ -165,6 +158,15 @@ export class Metrics implements HttpMetrics {
       type: 'histogram',
       aggregator: 'sum',
       get: async () => ({ name, help, type: 'histogram', aggregator: 'sum', values: this.#histogramValues(name) }),
+    } as unknown as client.Metric);
+    const answerName = 'signpost_dns_answer_duration_seconds';
+    const answerHelp = `DNS answer times, sampled (one query in ${ANSWER_TIME.sampleEvery}): from the listener taking a query to its reply handed to the socket; source zone or forwarded.`;
+    this.registry.registerMetric({
+      name: answerName,
+      help: answerHelp,
+      type: 'histogram',
+      aggregator: 'sum',
+      get: async () => ({ name: answerName, help: answerHelp, type: 'histogram', aggregator: 'sum', values: answerTimeValues(answerName, dns()?.counters) }),
     } as unknown as client.Metric);
     this.#scraped = client.Registry.merge([processRegistry(), this.registry]);
   }
@@ -205,7 +207,29 @@ export class Metrics implements HttpMetrics {
   }
 
   close(): void {
-    this.#unsubscribe();
     this.registry.clear();
   }
+}
+
+/** The exposition's lines of the sampled answer-time histograms (buckets in seconds, cumulative). */
+function answerTimeValues(name: string, counters: DnsCounters | undefined) {
+  const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+  if (!counters) return values;
+  const sources: Array<[string, AnswerTimes]> = [
+    ['zone', counters.zoneAnswerTime],
+    ['forwarded', counters.forwardedAnswerTime],
+  ];
+  for (const [source, times] of sources) {
+    let cumulative = 0;
+    // The last bucket is open-ended: it is +Inf.
+    for (let i = 0; i < ANSWER_TIME.buckets - 1; i++) {
+      cumulative += times.counts[i];
+      values.push({ metricName: `${name}_bucket`, labels: { le: ANSWER_TIME_BOUNDS_MICROS[i] / 1e6, source }, value: cumulative });
+    }
+    cumulative += times.counts[ANSWER_TIME.buckets - 1];
+    values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', source }, value: cumulative });
+    values.push({ metricName: `${name}_sum`, labels: { source }, value: times.sumMicros / 1e6 });
+    values.push({ metricName: `${name}_count`, labels: { source }, value: cumulative });
+  }
+  return values;
 }

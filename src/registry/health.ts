@@ -27,8 +27,8 @@ const WARMUP_START_SHARE = 0.1;
 /** The weight to publish now: a warming instance ramps linearly from 10% to 100% over `warmupSeconds`. */
 export function warmupWeight(instance: Instance, warmupSeconds: number, now: number): number {
   const weight = statusWeight(instance);
-  if (instance.warmingSince === null || warmupSeconds <= 0 || weight === 0) return weight;
-  const progress = Math.min(1, Math.max(0, (now - instance.warmingSince) / (warmupSeconds * 1000)));
+  const progress = warmupProgress(instance, warmupSeconds, now);
+  if (progress === null || weight === 0) return weight;
   const share = WARMUP_START_SHARE + (1 - WARMUP_START_SHARE) * progress;
   return Math.max(1, Math.round(weight * share));
 }
@@ -74,4 +74,10 @@ export function isCriticalBelowMaintenance(instance: Instance): boolean {
 /** The note of a lease that lapsed. */
 export function leaseLapsedNote(ttl: number): string {
   return `TTL expired: no heartbeat for ${ttl}s`;
+}
+
+/** How far a warming instance is through its warm-up (0-1), or null when it is not warming. */
+export function warmupProgress(instance: Instance, warmupSeconds: number, now: number): number | null {
+  if (instance.warmingSince === null || warmupSeconds <= 0) return null;
+  return Math.min(1, Math.max(0, (now - instance.warmingSince) / (warmupSeconds * 1000)));
 }

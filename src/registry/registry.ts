@@ -1,6 +1,9 @@
 // The registry: instances, their leases, their health and the per-service settings, kept durable
 // by a store. Knows nothing of DNS or HTTP.
 import { KeyedQueue } from '../lib/keyed-queue.ts';
+import { RegistryActivity } from './activity.ts';
+import { warmupProgress } from './health.ts';
+import { LeaseDeadlines } from './lease-deadlines.ts';
 import { PASSING, registrationOf, RegistryState, type RegistryOptions, type Report } from './state.ts';
 import type { ReplicatedStore, Store } from './store.ts';
 import type { Instance, Registration, ServiceSettings } from './types.ts';
@@ -21,11 +24,16 @@ export class Registry extends RegistryState {
    */
   readonly #replicated: ReplicatedStore | undefined;
   readonly #writes = new KeyedQueue();
+  readonly #leaseDeadlines: LeaseDeadlines | undefined;
+  /** Events and heartbeats counted since start. */
+  readonly activity = new RegistryActivity();
 
   constructor(store: Store, options: RegistryOptions) {
     super(options, store.replicated !== undefined);
     this.#store = store;
     this.#replicated = store.replicated;
+    this.#leaseDeadlines = this.#replicated && new LeaseDeadlines(this.#replicated);
+    this.onEvent((event) => this.activity.count(event));
   }
 
   /** Loads every stored registration (each starts with a fresh lease of one ttl) and every service's settings. */
@@ -66,7 +74,24 @@ export class Registry extends RegistryState {
       if (this.get(service, id) !== instance) return this.get(service, id);
     }
     this.atRevision(revision, () => this.renew(instance, report, Date.now()));
+    this.activity.heartbeats++;
     return instance;
+  }
+
+  /**
+   * Brings the lease deadlines (`expiresAt`) of `service`'s instances up to date before they are shown.
+   * Only a shared store needs it: a heartbeat on another node renews the shared lease without telling
+   * this one. Memory is already exact otherwise.
+   */
+  refreshLeases(service: string): Promise<void> {
+    const instances = this.instances(service);
+    if (!this.#leaseDeadlines || !instances) return Promise.resolve();
+    return this.#leaseDeadlines.refresh(service, instances, (instance) => this.get(instance.service, instance.id) === instance);
+  }
+
+  /** How far an instance is through its service's warm-up (0-1); null when it is not warming. */
+  warmupProgress(instance: Instance): number | null {
+    return warmupProgress(instance, this.settings(instance.service).warmup, Date.now());
   }
 
   /** Takes an instance out of (or back into) service; stored like the registration. Undefined if unknown. */

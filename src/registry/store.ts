@@ -39,6 +39,12 @@ export interface ReplicatedStore {
    * longer has it, true when renewed, or the revision at which a changed status was written.
    */
   renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean | number>;
+  /**
+   * Milliseconds left on the instance's lease as the store counts them (a renewal through any node
+   * counts); undefined when the store holds no live lease for it. Rejects with a StoreError if the
+   * store cannot be reached.
+   */
+  leaseRemaining(service: string, id: string): Promise<number | undefined>;
   /** False while the store cannot be reached: the node answers from its last view (fail static). */
   readonly available: boolean;
   onAvailability(listener: (up: boolean) => void): () => void;

@@ -31,6 +31,12 @@ export const RCODE = {
   BADVERS: Packet.RCODE.BADVERS,
 } as const;
 
+/** Header rcode (0-15) → its name; rcodes Signpost never sends keep their number. */
+export const RCODE_NAMES: readonly string[] = Array.from(
+  { length: 16 },
+  (_, code) => Object.entries(RCODE).find(([, value]) => value === code)?.[0] ?? String(code),
+);
+
 /** Header flags as bits of the 16-bit flags field (header bytes 2-3). */
 export const FLAG = {
   QR: 0x8000,

@@ -14,7 +14,7 @@ export async function healthRoutes(
   app: FastifyInstance,
   { isDnsUp, watches, registry }: { isDnsUp: () => boolean; watches: WatchHub; registry?: Registry },
 ) {
-  const config = { pressureHandler: () => undefined };
+  const config = { pressureHandler: () => undefined, tokenFree: true };
   app.get('/healthz', { config, schema: { response: { 200: healthResponse, 503: healthResponse } } }, async (_request, reply) => {
     const dnsUp = isDnsUp();
     const storeUp = registry?.storeAvailable ?? true;

@@ -21,18 +21,27 @@ interface InstanceParams {
 /** The registration body after its schema: the defaults filled in, service and id from the path. */
 type RegistrationBody = Omit<Registration, 'service' | 'id' | 'maintenance'>;
 
-/** An instance as the API shows it: times as ISO strings, the weight DNS publishes beside the registered one. */
+/**
+ * An instance as the API shows it: times as ISO strings, the weight DNS publishes beside the
+ * registered one, when its lease was last renewed (a heartbeat, or the registration itself) and how
+ * far it is through a warm-up.
+ */
 export function instanceJson(instance: Instance, registry: Registry) {
   const health: Record<string, { status: string; note: string; since: string }> = {};
   for (const [name, source] of Object.entries(instance.health) as Array<[string, HealthSource]>) {
     health[name] = { status: source.status, note: source.note, since: iso(source.since) };
   }
+  const { warmingSince, ...shown } = instance;
+  const progress = registry.warmupProgress(instance);
   return {
-    ...instance,
+    ...shown,
     effectiveWeight: registry.effectiveWeight(instance),
     health,
     registeredAt: iso(instance.registeredAt),
     expiresAt: instance.expiresAt === null ? null : iso(instance.expiresAt),
+    // A lease lasts one ttl from its last renewal.
+    lastHeartbeatAt: instance.expiresAt === null ? null : iso(instance.expiresAt - instance.ttl * 1000),
+    warmingUp: warmingSince === null || progress === null ? null : { since: iso(warmingSince), progress },
   };
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { LIMITS } from '../../config/limits.ts';
 import type { Registry } from '../../registry/registry.ts';
+import { trafficSplit } from '../../registry/traffic.ts';
 import type { ServiceSettings } from '../../registry/types.ts';
 import type { WatchHub } from '../../watch/hub.ts';
 import { HttpError } from '../errors.ts';
@@ -26,6 +27,8 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches }:
         name,
         instances: instances.length,
         healthy: instances.filter((instance) => registry.isServable(instance)).length,
+        tags: [...new Set(instances.flatMap((instance) => instance.tags))].sort(),
+        protection: registry.protection(name),
       };
     });
     reply.header(INDEX_HEADER, registry.index);
@@ -51,6 +54,7 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches }:
           watches.release();
         }
       }
+      await registry.refreshLeases(name);
       reply.header(INDEX_HEADER, registry.serviceIndex(name));
       const instances = registry.instances(name);
       if (!instances) throw new HttpError(404, `service ${name} has no registered instances`);
@@ -60,6 +64,7 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches }:
         settings: registry.settings(name),
         protection: registry.protection(name),
         instances: [...instances].sort((a, b) => a.id.localeCompare(b.id)).map((instance) => instanceJson(instance, registry)),
+        traffic: trafficSplit(registry.answerable(name) ?? []),
       };
     },
   );

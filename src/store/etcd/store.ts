@@ -158,6 +158,17 @@ export class EtcdStore implements Store, ReplicatedStore {
     return revision;
   }
 
+  async leaseRemaining(service: string, id: string): Promise<number | undefined> {
+    const known = this.#mirror.leases.get(`${service}/${id}`);
+    if (!known || known.id === '0') return undefined;
+    const response = await this.#etcd.call((client) => client.leaseClient.leaseTimeToLive({ ID: known.id }));
+    const seconds = Number(response.TTL);
+    if (seconds < 0) return undefined;
+    // etcd truncates what is left to whole seconds ("expires in under TTL+1 seconds"): take the middle
+    // of that second, but never more than a whole lease.
+    return Math.min(Number(response.grantedTTL) * 1000, seconds * 1000 + 500);
+  }
+
   // ---- etcd ----
 
   async #readSnapshot(): Promise<{ revision: number; kvs: IKeyValue[] }> {
