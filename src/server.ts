@@ -12,10 +12,12 @@ import { buildHttpApp } from './http/app.ts';
 import { instanceJson } from './http/routes/instances.ts';
 import { loadTokenFile, type TokenSet } from './http/tokens.ts';
 import { Metrics } from './metrics/metrics.ts';
+import { serverStatus } from './metrics/status.ts';
 import { Registry } from './registry/registry.ts';
 import type { RegistryEvent } from './registry/types.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './registry/store.ts';
+import { consoleRoutes } from './ui/plugin.ts';
 import { WatchHub } from './watch/hub.ts';
 
 export interface Signpost {
@@ -75,7 +77,10 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   const forwarder = createForwarder(config, log);
   let dnsServer: DnsServer | undefined;
   const rrl = new ResponseRateLimiter({ perSecond: config.dnsRateLimit, slip: config.dnsRateLimitSlip, exempt: addressMatcher(config.rateLimitExempt) });
-  const metrics = new Metrics({ registry, watches, dns: () => dnsServer, rrl, forwarder });
+  const figures = { registry, watches, dns: () => dnsServer, rrl, forwarder };
+  const metrics = new Metrics(figures);
+  let bound = { dns: config.dns, http: config.http };
+  const status = serverStatus({ ...figures, config, addresses: () => bound, tokensRequired: () => tokens !== null, startedAt: Date.now() });
   const app = buildHttpApp({
     registry,
     watches,
@@ -84,8 +89,10 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     tokens: () => tokens,
     limits: config,
     metrics,
+    status,
     consul: { nodeName: config.nodeName, datacenter: config.datacenter, httpHost: config.http.host },
   });
+  app.register(consoleRoutes);
   const tcp = {
     maxConnections: config.dnsTcpMaxConnections,
     maxPerClient: config.dnsTcpMaxPerClient,
@@ -108,6 +115,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   }
   const httpAddress = app.server.address();
   const http = { host: config.http.host, port: typeof httpAddress === 'object' && httpAddress ? httpAddress.port : config.http.port };
+  bound = { dns: dnsServer.address, http };
   if (tokens === null) {
     log.warn(
       { http: formatHostPort(http) },
@@ -120,6 +128,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     {
       dns: formatHostPort(dnsServer.address),
       http: formatHostPort(http),
+      console: `http://${formatHostPort(http)}/ui/`,
       domain: config.domain,
       restored,
       upstreams: forwarder ? forwarder.upstreams.map(formatHostPort) : 'off',

@@ -161,15 +161,15 @@ describe('heartbeat and deregister', () => {
 });
 
 describe('reading', () => {
-  it('lists services with instance and healthy counts, and one service with its instances', async () => {
-    await put(instanceUrl('web', 'a'), valid);
-    await put(instanceUrl('web', 'b'), { ...valid, address: '10.0.0.2' });
-    await put(instanceUrl('db', 'a'), { ...valid, port: 5432 });
+  it('lists services with instance and healthy counts, tags and protection, and one service with its instances', async () => {
+    await put(instanceUrl('web', 'a'), { ...valid, tags: ['v2', 'eu'] });
+    await put(instanceUrl('web', 'b'), { ...valid, address: '10.0.0.2', tags: ['v2', 'us'] });
+    await put(instanceUrl('db', 'a'), { ...valid, port: 5432, tags: [] });
     const list = await app.inject({ method: 'GET', url: '/v1/services' });
     expect(list.json()).toEqual({
       services: [
-        { name: 'db', instances: 1, healthy: 1 },
-        { name: 'web', instances: 2, healthy: 2 },
+        { name: 'db', instances: 1, healthy: 1, tags: [], protection: { tripped: false, healthyShare: 1 } },
+        { name: 'web', instances: 2, healthy: 2, tags: ['eu', 'us', 'v2'], protection: { tripped: false, healthyShare: 1 } },
       ],
     });
     const web = (await app.inject({ method: 'GET', url: '/v1/services/web' })).json();
