@@ -15,6 +15,8 @@ const TOOLS: Record<string, string> = {
   // A Prometheus-compatible scraper whose consul_sd_configs the Consul API's tests point at Signpost
   // (Debian's prometheus package is built without Consul discovery).
   '/usr/bin/victoria-metrics': 'victoria-metrics',
+  // The web console's tests drive Debian's Chromium with playwright-core (test/helpers/browser.ts).
+  '/usr/bin/chromium': 'chromium',
 };
 
 /**

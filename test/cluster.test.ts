@@ -97,6 +97,11 @@ describe('several nodes on one etcd', () => {
     }
     expect(await addresses(a.dns.port, 'web.service.local')).toEqual(['127.0.0.21']);
     expect(await addresses(b.dns.port, 'web.service.local')).toEqual(['127.0.0.21']);
+    // A's API counts B's heartbeats too (it asks etcd how long the shared lease has left): the last
+    // one was under a second ago, long after the registration A took.
+    const [seenByA] = (await (await fetch(`${a.url}/v1/services/web`)).json()).instances;
+    expect(Date.parse(seenByA.lastHeartbeatAt)).toBeGreaterThan(started + 4_000);
+    expect(Date.parse(seenByA.expiresAt)).toBeGreaterThan(Date.now());
     // A status report through a heartbeat reaches the other node (it is a write, unlike a plain renewal).
     expect((await put(b.url, '/v1/services/web/instances/w1/heartbeat', { status: 'warning', note: 'slow disk' })).status).toBe(200);
     await eventually(() => (a.registry.get('web', 'w1')?.status === 'warning' ? true : undefined), 5_000, 'A to see warning');
