@@ -16,10 +16,9 @@ export function ago(ms) {
   return ms < 1000 ? 'just now' : `${duration(ms)} ago`;
 }
 
-/** 0.25 → "25%", 1/3 → "33.3%". */
+/** 0.25 → "25%", 1/3 → "33.3%", 0.07 → "7%". */
 export function percent(share) {
-  const value = share * 100;
-  return `${Number.isInteger(value) ? value : value.toFixed(1)}%`;
+  return `${Math.round(share * 1000) / 10}%`;
 }
 
 /** A time in µs: "3.2 µs", "14 ms". */

@@ -48,7 +48,7 @@ export function banners(state, actions) {
           <button @click=${() => actions.openDialog({ kind: 'token' })}>Enter token</button>
         </div>`
       : ''}
-    ${!canWrite(state) && link.status !== 'unauthorized'
+    ${state.server && !canWrite(state)
       ? html`<p class="readonly">Read-only: without a token the console shows everything but changes nothing. Enter a token to put instances in maintenance, deregister them or change settings.</p>`
       : ''}
     ${notice

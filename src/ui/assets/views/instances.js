@@ -68,7 +68,7 @@ function warmup(state, detail, instance) {
   const progress = Math.min(1, instance.warmingUp.progress + (detail.settings.warmup > 0 ? elapsed / detail.settings.warmup : 0));
   return html`<svg class="progress" viewBox="0 0 100 8" preserveAspectRatio="none" role="img" aria-label="warm-up ${percent(progress)}">
       <rect class="track" x="0" y="0" width="100" height="8"></rect>${svg`<rect class="done" x="0" y="0" width=${progress * 100} height="8"></rect>`}
-    </svg> <span class="warmup">${percent(Math.round(progress * 100) / 100)}</span>`;
+    </svg> <span class="warmup">${Math.floor(progress * 100)}%</span>`;
 }
 
 function actionButtons(actions, instance) {
