@@ -47,14 +47,15 @@ function row(state, actions, detail, instance, now, writable) {
       </ul>
     </td>
     <td>${warmup(state, detail, instance)}</td>
-    <td>${instance.lastHeartbeatAt ? html`<span class="since">${ago(now - Date.parse(instance.lastHeartbeatAt))}</span>` : html`<span class="muted">none (active check)</span>`}</td>
+    <td>${instance.lastHeartbeatAt ? html`<span class="since">${ago(now - Date.parse(instance.lastHeartbeatAt))}</span>` : html`<span class="muted">none</span>`}</td>
     <td>${lease(instance, now)}</td>
     ${writable ? html`<td class="actions">${actionButtons(actions, instance)}</td>` : ''}
   </tr>`;
 }
 
 function lease(instance, now) {
-  if (!instance.expiresAt) return html`<span class="muted">no lease</span>`;
+  // An active check with no heartbeat yet, or ttl 0 (registered until deregistered).
+  if (!instance.expiresAt) return html`<span class="muted">${instance.check ? 'no lease: active check' : 'no lease (ttl 0)'}</span>`;
   const left = Date.parse(instance.expiresAt) - now;
   return left > 0
     ? html`<span class="countdown">expires in ${duration(left)}</span> <span class="muted">(ttl ${instance.ttl} s)</span>`
