@@ -29,7 +29,7 @@ it('an expired lease leaves DNS at once (service and instance names), shows crit
   const listed = await (await fetch(`${signpost.url}/v1/services/cart`)).json();
   expect(listed.instances.find((instance: { id: string }) => instance.id === 'leaves').status).toBe('critical');
   const summary = await (await fetch(`${signpost.url}/v1/services`)).json();
-  expect(summary.services).toEqual([{ name: 'cart', instances: 2, healthy: 1 }]);
+  expect(summary.services).toEqual([{ name: 'cart', instances: 2, healthy: 1, tags: [], protection: { tripped: false, healthyShare: 0.5 } }]);
 
   const deleted = await signpost.nextEvent((event) => event.type === 'deregister' && event.instance.id === 'leaves');
   expect(deleted).toMatchObject({ reason: 'critical' });
