@@ -220,8 +220,14 @@ describe('UDP floods (response-rate limiting)', () => {
     // refill while the flood is sent); of the rest, every 2nd refusal is slipped as TC, the others dropped.
     expect(full.length).toBeGreaterThanOrEqual(20);
     expect(full.length).toBeLessThan(200);
-    expect(truncated.length).toBe(after.slipped - before.slipped);
-    expect(Math.abs(truncated.length - (after.dropped - before.dropped))).toBeLessThanOrEqual(1);
+    // Within a run of refusals every 2nd is slipped; a token granted (they refill while the flood
+    // is sent) starts a new run, which can add one more drop than slips: at most one per full answer.
+    const slippedCount = after.slipped - before.slipped;
+    const droppedCount = after.dropped - before.dropped;
+    expect(truncated.length).toBe(slippedCount);
+    expect(droppedCount - slippedCount).toBeGreaterThanOrEqual(0);
+    expect(droppedCount - slippedCount).toBeLessThanOrEqual(full.length + 1);
+    expect(slippedCount).toBeGreaterThan(0);
     for (const reply of truncated) {
       const packet = decode(reply);
       expect(packet.answers).toHaveLength(0);
