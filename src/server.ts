@@ -1,9 +1,10 @@
 // Wires one Signpost: store → registry → (DNS zone view + DNS listeners) and (HTTP API).
 import pino, { type Logger } from 'pino';
 import { addressMatcher } from './lib/addresses.ts';
-import { resolveConfig, type SignpostConfig } from './config/flags.ts';
+import { listenError } from './lib/system-errors.ts';
+import { flagName, resolveConfig, type SignpostConfig } from './config/flags.ts';
 import { formatHostPort, type HostPort } from './config/parse.ts';
-import { createForwarder } from './dns/forward/forwarder.ts';
+import { createForwarder, type Forwarder } from './dns/forward/forwarder.ts';
 import { ResponseRateLimiter } from './dns/rrl.ts';
 import { startDnsServer, type DnsServer } from './dns/server.ts';
 import { Zone } from './dns/zone/zone.ts';
@@ -101,8 +102,12 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     messageTimeoutMs: config.dnsTcpMessageTimeout,
   };
   try {
-    dnsServer = await startDnsServer(config.dns, zone, forwarder, log, { rrl, tcp });
-    await app.listen({ host: config.http.host, port: config.http.port });
+    dnsServer = await startDnsServer(config.dns, zone, forwarder, log, { rrl, tcp }).catch((error: unknown) => {
+      throw listenError(error, { what: 'DNS', flag: flagName('dns'), ...config.dns, usualOwner: USUAL_OWNERS[config.dns.port] });
+    });
+    await app.listen({ host: config.http.host, port: config.http.port }).catch((error: unknown) => {
+      throw listenError(error, { what: 'HTTP', flag: flagName('http'), ...config.http, usualOwner: USUAL_OWNERS[config.http.port] });
+    });
   } catch (error) {
     await dnsServer?.close();
     await app.close();
@@ -124,6 +129,15 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   } else {
     log.info({ tokens: tokens.size, readRequiresToken: config.readRequiresToken }, 'HTTP writes need a bearer token');
   }
+  logForwarding(log, config.domain, forwarder);
+  if (isMulticastDomain(config.domain)) {
+    log.info(
+      { domain: config.domain },
+      `.local is also multicast DNS (RFC 6762): machines with nss-mdns, Avahi, systemd-resolved or macOS may send .${config.domain} names ` +
+        'to mDNS instead of to Signpost. Clients that ask Signpost directly are fine; to serve names through a resolv.conf ' +
+        'pointed at Signpost, start it with --domain internal (or --domain consul)',
+    );
+  }
   log.info(
     {
       dns: formatHostPort(dnsServer.address),
@@ -132,6 +146,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
       domain: config.domain,
       restored,
       upstreams: forwarder ? forwarder.upstreams.map(formatHostPort) : 'off',
+      forwardingFor: forwarder ? forwarder.clients : [],
     },
     'signpost ready',
   );
@@ -169,6 +184,29 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
         log.info('signpost stopped');
       })()),
   };
+}
+
+/** Ports other software is known for, named when Signpost cannot have them (its defaults are Consul's). */
+const USUAL_OWNERS: Record<number, string> = { 8500: "Consul's HTTP API", 8600: "Consul's DNS interface", 53: 'the DNS server' };
+
+/** `local`, or a zone under it: names multicast DNS claims (RFC 6762). */
+function isMulticastDomain(domain: string): boolean {
+  return domain === 'local' || domain.endsWith('.local');
+}
+
+/** Where names outside the zone go, and who may send them there. */
+function logForwarding(log: Logger, domain: string, forwarder: Forwarder | null): void {
+  if (!forwarder) {
+    log.info(`forwarding off: names outside ${domain} get REFUSED`);
+    return;
+  }
+  const upstreams = forwarder.upstreams.map(formatHostPort);
+  const clients = forwarder.clients;
+  log.info(
+    { upstreams, clients },
+    `forwarding names outside ${domain} to ${upstreams.join(', ')} for clients in ${clients.length > 0 ? clients.join(', ') : 'no network'}` +
+      ' (--allow-recursion); other clients get REFUSED for them',
+  );
 }
 
 function logEvent(log: Logger, event: RegistryEvent): void {

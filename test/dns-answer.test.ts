@@ -14,7 +14,7 @@ let registry: Registry;
 let zone: Zone;
 
 function ask(message: Buffer, transport: Transport = 'udp'): Buffer | null {
-  const length = new Answerer(zone).answer(message, transport, out);
+  const length = new Answerer(zone).answer(message, transport, out, '127.0.0.1');
   return length === 0 ? null : Buffer.from(out.subarray(0, length));
 }
 

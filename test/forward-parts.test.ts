@@ -36,7 +36,7 @@ const SOA = { type: Packet.TYPE.SOA, name: 'example.test', ttl: 900, primary: 'n
 
 /** The question facts the answer logic would hand over for a client's query of NAME. */
 function clientQuestion(edns: boolean, maxBytes = 1232): Question {
-  return { nameEnd: QUESTION_END - 4, questionEnd: QUESTION_END, qtype: Packet.TYPE.A, edns, maxBytes };
+  return { nameEnd: QUESTION_END - 4, questionEnd: QUESTION_END, qtype: Packet.TYPE.A, edns, dnssecOk: false, maxBytes };
 }
 
 describe('answers with forwarding on', () => {
@@ -45,6 +45,7 @@ describe('answers with forwarding on', () => {
   const out = Buffer.alloc(RESPONSE_BUFFER_BYTES);
   const asked: Question[] = [];
   const emptyCache: Recursion = {
+    allows: (client) => client === '127.0.0.1',
     fromCache(_query, question) {
       asked.push({ ...question });
       return 0;
@@ -54,20 +55,20 @@ describe('answers with forwarding on', () => {
   const authoritativeOnly = new Answerer(zone);
 
   it('returns FORWARD for a name outside the zone, with the facts the forwarder needs', () => {
-    expect(forwarding.answer(query(NAME, 'A', { edns: 4096 }), 'udp', out)).toBe(FORWARD);
-    const expected = { nameEnd: QUESTION_END - 4, questionEnd: QUESTION_END, qtype: Packet.TYPE.A, edns: true, maxBytes: 1232 };
+    expect(forwarding.answer(query(NAME, 'A', { edns: 4096 }), 'udp', out, '127.0.0.1')).toBe(FORWARD);
+    const expected = { nameEnd: QUESTION_END - 4, questionEnd: QUESTION_END, qtype: Packet.TYPE.A, edns: true, dnssecOk: false, maxBytes: 1232 };
     expect(asked.at(-1)).toEqual(expected);
     expect(forwarding.forwarded).toEqual(expected);
-    expect(forwarding.answer(query(NAME, 'A'), 'tcp', out)).toBe(FORWARD);
+    expect(forwarding.answer(query(NAME, 'A'), 'tcp', out, '127.0.0.1')).toBe(FORWARD);
     expect(asked.at(-1)).toMatchObject({ edns: false, maxBytes: 65535 });
   });
 
   it('refuses a query without RD, and sets RA on every answer, zone answers included', () => {
-    const refused = decode(out.subarray(0, forwarding.answer(query(NAME, 'A', { rd: false }), 'udp', out)));
+    const refused = decode(out.subarray(0, forwarding.answer(query(NAME, 'A', { rd: false }), 'udp', out, '127.0.0.1')));
     expect(refused.header).toMatchObject({ rcode: Packet.RCODE.REFUSED, ra: 1, aa: 0 });
-    const zoneAnswer = decode(out.subarray(0, forwarding.answer(query('local', 'SOA'), 'udp', out)));
+    const zoneAnswer = decode(out.subarray(0, forwarding.answer(query('local', 'SOA'), 'udp', out, '127.0.0.1')));
     expect(zoneAnswer.header).toMatchObject({ rcode: Packet.RCODE.NOERROR, ra: 1, aa: 1 });
-    const withoutForwarding = decode(out.subarray(0, authoritativeOnly.answer(query('local', 'SOA'), 'udp', out)));
+    const withoutForwarding = decode(out.subarray(0, authoritativeOnly.answer(query('local', 'SOA'), 'udp', out, '127.0.0.1')));
     expect(withoutForwarding.header.ra).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import {
   parseChoice,
   parseConsulName,
   parseCidrList,
+  parseClientList,
   parseDomain,
   parseDuration,
   parseEtcdPrefix,
@@ -106,6 +107,16 @@ export const FLAGS = {
     parse: (given, name, previous) => (given === 'resolv.conf' || given === 'off' ? given : parseRecursors(given, name, previous)),
     repeats: true,
     negation: { name: '--no-recursion', help: 'forward nothing: names outside the zone get REFUSED', to: 'off' },
+  }),
+  allowRecursion: flag<string[]>({
+    value: 'CIDRS',
+    help:
+      'clients whose questions outside the zone are forwarded (and whose answers carry RA); everyone else gets REFUSED for them, ' +
+      'and zone answers as before. Comma-separated CIDRs, `localnets` (loopback and the networks of this host\'s interfaces, read at ' +
+      'start-up: BIND\'s default) or `any`; `""` = nobody',
+    // An open resolver is a reflection amplifier and a cache anyone can probe: as BIND, only the host and its own networks.
+    default: 'localnets',
+    parse: parseClientList,
   }),
   cacheMaxTtl: integer('SECONDS', 'longest a forwarded answer is cached (its TTLs are lowered to this)', '3600', 0, 7 * 86400),
   cacheSize: integer('ENTRIES', 'forwarded answers cached (also at most 64 MiB); 0 = no cache', '10000', 0, 10_000_000),

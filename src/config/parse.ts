@@ -1,6 +1,7 @@
 // The value types of Signpost's flags and how each is read from text. Every parser throws an
 // Error whose message names the flag and what it expects, so the CLI can print it as one line.
 import { isIP } from 'node:net';
+import { ANY_ADDRESS, LOCAL_NETWORKS } from '../lib/addresses.ts';
 import { FORWARD_LIMITS, isLabel } from './limits.ts';
 
 export interface HostPort {
@@ -91,6 +92,10 @@ export function parseOptionalDuration(value: string, flag: string): number {
  * normalised as `ADDRESS/PREFIX`. An empty string is an empty list.
  */
 export function parseCidrList(value: string, flag: string): string[] {
+  return cidrList(value, flag, '');
+}
+
+function cidrList(value: string, flag: string, orWords: string): string[] {
   return value
     .split(',')
     .map((part) => part.trim())
@@ -100,10 +105,21 @@ export function parseCidrList(value: string, flag: string): string[] {
       const family = isIP(address);
       const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
       if (family === 0 || rest.length > 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
-        throw new Error(`${flag}: expected IP addresses or CIDRs such as 10.0.0.0/8 or ::1/128, comma-separated, got "${part}"`);
+        throw new Error(`${flag}: expected IP addresses or CIDRs such as 10.0.0.0/8 or ::1/128${orWords}, comma-separated, got "${part}"`);
       }
       return `${address}/${bits}`;
     });
+}
+
+/**
+ * Clients, as `--allow-recursion` takes them: CIDRs (as parseCidrList), and the words `localnets`
+ * (this host's networks, loopback included, expanded at start-up) and `any`. `""` is nobody.
+ */
+export function parseClientList(value: string, flag: string): string[] {
+  const words = [LOCAL_NETWORKS, ANY_ADDRESS];
+  const parts = value.split(',').map((part) => part.trim().toLowerCase());
+  const cidrs = cidrList(parts.filter((part) => !words.includes(part)).join(','), flag, `, or ${words.join(' or ')}`);
+  return [...new Set(parts.filter((part) => words.includes(part))), ...cidrs];
 }
 
 export function parseStore(value: string, flag: string): StoreKind {

@@ -18,6 +18,7 @@
 import { isIPv4 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ABUSE_LIMITS } from '../config/limits.ts';
+import { AddressSet } from '../lib/addresses.ts';
 import { TokenBuckets } from '../lib/token-buckets.ts';
 import { FLAG, HEADER_BYTES, rcodeOf, u16 } from './wire/constants.ts';
 import { hashFolded, hashStep, HASH_SEED } from './wire/names.ts';
@@ -38,18 +39,10 @@ export interface RrlOptions {
   maxEntries?: number;
 }
 
-/** Memoised exemption answers kept before the memo is cleared (addresses are few in practice). */
-const EXEMPT_MEMO_MAX = 4096;
-
 export class ResponseRateLimiter {
   readonly #perSecond: number;
   readonly #slip: number;
-  readonly #exempt: (address: string) => boolean;
-  readonly #exemptMemo = new Map<string, boolean>();
-  // The last address asked about: a burst of queries from one client (a resolver, a load balancer)
-  // is answered by one string comparison, where the memo would hash the fresh address string.
-  #lastAddress = '';
-  #lastExempt = false;
+  readonly #exempt: AddressSet;
   readonly #buckets: TokenBuckets | null;
   /** Responses dropped and slipped since start, for logs and tests. */
   dropped = 0;
@@ -58,7 +51,7 @@ export class ResponseRateLimiter {
   constructor({ perSecond, slip, exempt = () => false, maxEntries = ABUSE_LIMITS.rrlEntries }: RrlOptions) {
     this.#perSecond = perSecond;
     this.#slip = slip;
-    this.#exempt = exempt;
+    this.#exempt = new AddressSet(exempt);
     this.#buckets = perSecond > 0 ? new TokenBuckets(perSecond, maxEntries) : null;
   }
 
@@ -77,7 +70,7 @@ export class ResponseRateLimiter {
    * that are not exempt (the exempt ones, loopback by default, are the busiest).
    */
   check(address: string, response: Buffer, length: number, now?: number): Verdict {
-    if (this.#buckets === null || this.#isExempt(address)) return ALLOW;
+    if (this.#buckets === null || this.#exempt.has(address)) return ALLOW;
     const refused = this.#buckets.take(prefixOf(address) + '#' + responseIdentity(response, length), now ?? performance.now());
     if (refused === 0) return ALLOW;
     if (this.#slip > 0 && refused % this.#slip === 0) {
@@ -86,19 +79,6 @@ export class ResponseRateLimiter {
     }
     this.dropped++;
     return DROP;
-  }
-
-  #isExempt(address: string): boolean {
-    if (address === this.#lastAddress) return this.#lastExempt;
-    let exempt = this.#exemptMemo.get(address);
-    if (exempt === undefined) {
-      if (this.#exemptMemo.size >= EXEMPT_MEMO_MAX) this.#exemptMemo.clear();
-      exempt = this.#exempt(address);
-      this.#exemptMemo.set(address, exempt);
-    }
-    this.#lastAddress = address;
-    this.#lastExempt = exempt;
-    return exempt;
   }
 }
 

@@ -1,4 +1,6 @@
 import type dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { HostPort } from '../config/parse.ts';
 import { DnsCounters } from './counters.ts';
@@ -28,7 +30,9 @@ export interface DnsServerOptions {
   tcp: TcpLimits;
 }
 
-export async function startDnsServer(listen: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger, options: DnsServerOptions): Promise<DnsServer> {
+export async function startDnsServer(given: HostPort, zone: Zone, forwarder: Forwarder | null, log: Logger, options: DnsServerOptions): Promise<DnsServer> {
+  // A host name (`localhost`) is resolved once: the sockets bind, and reply from, one address.
+  const listen = isIP(given.host) ? given : { host: (await lookup(given.host)).address, port: given.port };
   const attempts = listen.port === 0 ? 5 : 1;
   const counters = new DnsCounters();
   for (let attempt = 1; ; attempt++) {

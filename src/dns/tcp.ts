@@ -57,10 +57,9 @@ export async function listenTcp(
       if (left <= 0) perClient.delete(client);
       else perClient.set(client, left);
     });
-    serveConnection(socket, answerer, forwarder, out, log, counters, limits, sampling);
+    serveConnection(socket, client, answerer, forwarder, out, log, counters, limits, sampling);
   });
   server.maxConnections = limits.maxConnections;
-  server.on('error', (error) => log.warn({ err: error }, 'dns: TCP server error'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port }, () => {
@@ -68,6 +67,7 @@ export async function listenTcp(
       resolve();
     });
   });
+  server.on('error', (error) => log.warn({ err: error }, 'dns: TCP server error'));
   return {
     get connections() {
       return connections.size;
@@ -99,6 +99,7 @@ export interface TcpListener {
 
 function serveConnection(
   socket: net.Socket,
+  client: string,
   answerer: Answerer,
   forwarder: Forwarder | null,
   out: Buffer,
@@ -155,15 +156,15 @@ function serveConnection(
       const started = sampling.tick === 0 ? performance.now() : -1;
       let length: number;
       try {
-        length = answerer.answer(message, 'tcp', out);
+        length = answerer.answer(message, 'tcp', out, client);
       } catch (error) {
-        log.error({ err: error, peer: socket.remoteAddress }, 'dns: failed to answer a TCP query');
+        log.error({ err: error, peer: client }, 'dns: failed to answer a TCP query');
         length = 0;
       }
       if (length === FORWARD) {
         inFlight++;
         // The message is a view of a buffer that later reads may reuse: the forwarder keeps a copy.
-        void forwarder!.forward(Buffer.from(message), { ...answerer.forwarded }, socket.remoteAddress ?? '').then((reply) => {
+        void forwarder!.forward(Buffer.from(message), { ...answerer.forwarded }, client).then((reply) => {
           inFlight--;
           if (socket.destroyed) return;
           if (reply) {

@@ -51,7 +51,7 @@ export async function listenUdp(
   const handle = (message: Buffer, peer: dgram.RemoteInfo): boolean => {
     let length: number;
     try {
-      length = answerer.answer(message, 'udp', out);
+      length = answerer.answer(message, 'udp', out, peer.address);
     } catch (error) {
       log.error({ err: error, peer: peer.address }, 'dns: failed to answer a UDP query');
       return false;
@@ -98,7 +98,7 @@ export async function listenUdp(
     if (handle(message, peer)) counters.zoneAnswerTime.record((performance.now() - sampledAt) * 1000);
     sampledAt = -1;
   });
-  socket.on('error', (error) => log.warn({ err: error }, 'dns: UDP socket error'));
+  // A failure to bind rejects (the caller says what to change); errors after that are logged.
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.bind(port, host, () => {
@@ -106,5 +106,6 @@ export async function listenUdp(
       resolve();
     });
   });
+  socket.on('error', (error) => log.warn({ err: error }, 'dns: UDP socket error'));
   return socket;
 }

@@ -9,6 +9,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ABUSE_LIMITS } from '../config/limits.ts';
+import { reasonOf } from '../lib/system-errors.ts';
 
 /** What one token may do. */
 export interface Grant {
@@ -95,7 +96,7 @@ export function loadTokenFile(file: string): TokenSet {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`--token-file: ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new Error(`--token-file ${file}: cannot read it: ${reasonOf(error)}`);
   }
   return parseTokens(text, file);
 }

@@ -3,8 +3,8 @@
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { getSystemErrorMessage } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
+import { reasonOf as systemReasonOf } from '../lib/system-errors.ts';
 import { databaseFile, type Reply, type Request, type Table, type Write } from './sqlite.ts';
 
 /** `PRAGMA user_version` of the schema below; a database with another version is refused. */
@@ -183,7 +183,6 @@ function primaryCode(error: unknown): number | undefined {
 
 /** The human part of an OS or SQLite error: `permission denied (EACCES)`, `database or disk is full`. */
 function reasonOf(error: unknown): string {
-  const { errno, code, errstr, message } = error as NodeJS.ErrnoException & { errstr?: string };
-  if (typeof errno === 'number' && code) return `${getSystemErrorMessage(errno)} (${code})`;
-  return errstr ?? message;
+  const { errno, errstr } = error as NodeJS.ErrnoException & { errstr?: string };
+  return typeof errno !== 'number' && errstr ? errstr : systemReasonOf(error);
 }

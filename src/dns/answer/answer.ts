@@ -27,6 +27,8 @@ export const FORWARD = -1;
 
 /** The forwarder's synchronous part, as the answer logic sees it. */
 export interface Recursion {
+  /** May `client` (an address) use forwarding? Asked per query: answer from a memo (lib/addresses.ts). */
+  allows(client: string): boolean;
   /** Writes a fresh cached answer to `question` into `out` and returns its length; 0 when there is none. */
   fromCache(query: Buffer, question: Readonly<Question>, out: Buffer): number;
 }
@@ -53,7 +55,7 @@ const UNDERSCORE = 0x5f;
  */
 export class Answerer {
   /** Valid after `answer` returned FORWARD, until its next call: copy it to keep it. */
-  readonly forwarded: Question = { nameEnd: 0, questionEnd: 0, qtype: 0, edns: false, maxBytes: 0 };
+  readonly forwarded: Question = { nameEnd: 0, questionEnd: 0, qtype: 0, edns: false, dnssecOk: false, maxBytes: 0 };
   readonly #zone: Zone;
   readonly #recursion: Recursion | null;
   readonly #w = new ResponseWriter();
@@ -68,17 +70,20 @@ export class Answerer {
   }
 
   /**
-   * Answers one DNS query. Writes the response into `out` (at least RESPONSE_BUFFER_BYTES long)
-   * and returns its length, or 0 when the packet must be dropped without a reply, or FORWARD.
+   * Answers one DNS query from `client` (its address: forwarding, and RA, are for the clients the
+   * recursion allows). Writes the response into `out` (at least RESPONSE_BUFFER_BYTES long) and
+   * returns its length, or 0 when the packet must be dropped without a reply, or FORWARD.
    */
-  answer(query: Buffer, transport: Transport, out: Buffer): number {
+  answer(query: Buffer, transport: Transport, out: Buffer, client: string): number {
     const length = query.length;
-    const recursionAvailable = this.#recursion !== null;
+    const recursion = this.#recursion;
+    const recursionAvailable = recursion !== null && recursion.allows(client);
     // Too short to be a query, or a response (QR=1): answering those is how reflection attacks work.
     if (length < HEADER_BYTES || query[2] & 0x80) return 0;
     const opcode = (query[2] >> 3) & 0x0f;
     if (opcode !== 0) return headerOnly(query, out, RCODE.NOTIMP, recursionAvailable);
-    if (u16(query, 4) !== 1 || u16(query, 6) !== 0 || u16(query, 8) !== 0 || u16(query, 10) > 1) {
+    // One question, no answers; one authority record only for IXFR (checked below, RFC 1995 §3).
+    if (u16(query, 4) !== 1 || u16(query, 6) !== 0 || u16(query, 8) > 1 || u16(query, 10) > 1) {
       return headerOnly(query, out, RCODE.FORMERR, recursionAvailable);
     }
 
@@ -107,23 +112,34 @@ export class Answerer {
     const questionEnd = offset + 4;
     hash = hashStep(hash, qtype);
 
+    // An IXFR request carries the client's SOA in the authority section: step over it to the OPT record.
+    let additionalAt = questionEnd;
+    if (query[9] !== 0) {
+      additionalAt = qtype === TYPE.IXFR ? recordEnd(query, questionEnd) : -1;
+      if (additionalAt < 0) return headerOnly(query, out, RCODE.FORMERR, recursionAvailable);
+    }
+
     // The additional section may hold one record; only an OPT (root owner, type 41) means anything to us.
     let edns = false;
+    let dnssecOk = false;
     let udpSize: number = DNS_LIMITS.classicUdpBytes;
-    if (query[11] === 1 && questionEnd + OPT_RECORD_BYTES <= length && query[questionEnd] === 0) {
-      if (u16(query, questionEnd + 1) === TYPE.OPT) {
-        const rdataEnd = questionEnd + OPT_RECORD_BYTES + u16(query, questionEnd + 9);
+    if (query[11] === 1 && additionalAt + OPT_RECORD_BYTES <= length && query[additionalAt] === 0) {
+      if (u16(query, additionalAt + 1) === TYPE.OPT) {
+        const rdataEnd = additionalAt + OPT_RECORD_BYTES + u16(query, additionalAt + 9);
         if (rdataEnd > length) return headerOnly(query, out, RCODE.FORMERR, recursionAvailable);
         edns = true;
-        udpSize = u16(query, questionEnd + 3);
-        if (query[questionEnd + 6] !== 0) {
+        udpSize = u16(query, additionalAt + 3);
+        // The DO bit (RFC 3225) is copied into our OPT record; Signpost signs nothing, so it changes nothing else.
+        dnssecOk = (query[additionalAt + 7] & 0x80) !== 0;
+        if (query[additionalAt + 6] !== 0) {
           // EDNS version above 0: BADVERS (RFC 6891 §6.1.3), with our OPT saying we speak version 0.
-          return this.#w.start(query, out, questionEnd, 0, edns, responseLimit(transport, edns, udpSize), 0, recursionAvailable).finish(RCODE.BADVERS, false);
+          return this.#w.start(query, out, questionEnd, 0, edns, dnssecOk, responseLimit(transport, edns, udpSize), 0, recursionAvailable).finish(RCODE.BADVERS, false);
         }
       }
     }
+    // Other classes (CHAOS's version.bind, id.server, hostname.bind included) are not served: no version or host name to strangers.
     if (qclass !== CLASS_IN) {
-      return this.#w.start(query, out, questionEnd, 0, edns, responseLimit(transport, edns, udpSize), 0, recursionAvailable).finish(RCODE.REFUSED, false);
+      return this.#w.start(query, out, questionEnd, 0, edns, dnssecOk, responseLimit(transport, edns, udpSize), 0, recursionAvailable).finish(RCODE.REFUSED, false);
     }
 
     // Asked before and unchanged since: copy the prepared answer (zone/prepared.ts), the common case.
@@ -135,7 +151,7 @@ export class Answerer {
       let end = prepared.write(entry, out, questionEnd);
       let additionals = prepared.additionals(entry);
       if (edns) {
-        end = writeOpt(out, end, DNS_LIMITS.maxEdnsUdpBytes, RCODE.NOERROR);
+        end = writeOpt(out, end, DNS_LIMITS.maxEdnsUdpBytes, RCODE.NOERROR, dnssecOk);
         additionals++;
       }
       writeHeader(out, u16(query, 2), RCODE.NOERROR, true, false, recursionAvailable, prepared.answers(entry), 0, additionals);
@@ -151,14 +167,19 @@ export class Answerer {
     let inZone = below >= 0;
     for (let i = 0; inZone && i < apex.length; i++) inZone = labelIs(query, offsets[below + i], apex[i]);
     const maxBytes = responseLimit(transport, edns, udpSize);
-    const w = this.#w.start(query, out, questionEnd, inZone && below > 0 ? offsets[below] : HEADER_BYTES, edns, maxBytes, qtype, recursionAvailable);
+    const w = this.#w.start(query, out, questionEnd, inZone && below > 0 ? offsets[below] : HEADER_BYTES, edns, dnssecOk, maxBytes, qtype, recursionAvailable);
     w.hash = hash;
-    if (!inZone) return this.#outside(query, labels, questionEnd - 4);
+    // Zone transfers are not served, for any name: the same REFUSED whatever the request carries.
     if (qtype === TYPE.AXFR || qtype === TYPE.IXFR) return w.finish(RCODE.REFUSED, false);
+    if (!inZone) return this.#outside(query, labels, questionEnd - 4);
     return this.#inZone(query, below);
   }
 
-  /** Dispatches on the shape of the name below the apex. */
+  /**
+   * Dispatches on the shape of the name below the apex. A name that exists only because names
+   * exist below it (an empty non-terminal) is NODATA, never NXDOMAIN: a resolver minimising its
+   * queries (RFC 9156) takes NXDOMAIN to mean that nothing exists below (RFC 8020).
+   */
   #inZone(query: Buffer, below: number): number {
     const w = this.#w;
     const zone = this.#zone;
@@ -172,7 +193,11 @@ export class Answerer {
       return w.nxDomain(zone.soaTail);
     }
     if (labelIs(query, kind, LABEL_SERVICE)) {
-      if (below === 2) return answerSet(w, this.#order, zone, query, this.#serviceAt(query, offsets[0], 0)?.all, false);
+      if (below === 2) {
+        // `_tcp.service`, `_udp.service`, `_<tag>.service`: empty non-terminals while an RFC 2782 name exists below.
+        if (query[offsets[0] + 1] === UNDERSCORE) return zone.hasUnderscoreParent(labelText(query, offsets[0], 1)) ? w.noData(zone.soaTail) : w.nxDomain(zone.soaTail);
+        return answerSet(w, this.#order, zone, query, this.#serviceAt(query, offsets[0], 0)?.all, false);
+      }
       if (below !== 3) return w.nxDomain(zone.soaTail);
       const first = offsets[0];
       const second = offsets[1];
@@ -212,9 +237,9 @@ export class Answerer {
 
   /**
    * A name outside the zone. The reverse name of a registered address is ours (PTR, authoritative);
-   * anything else goes to the forwarder, when there is one and the client asked for recursion: a
-   * query without RD is REFUSED rather than answered from the cache, since Signpost is a forwarder,
-   * not a cache to inspect.
+   * anything else goes to the forwarder, when there is one, the client may use it (RA) and asked for
+   * recursion: a query without RD is REFUSED rather than answered from the cache, since Signpost is
+   * a forwarder, not a cache to inspect.
    */
   #outside(query: Buffer, labels: number, nameEnd: number): number {
     const w = this.#w;
@@ -225,15 +250,15 @@ export class Answerer {
         return w.finish(RCODE.NOERROR, true);
       }
     }
-    const recursion = this.#recursion;
-    if (recursion === null || (w.queryFlags & FLAG.RD) === 0) return w.finish(RCODE.REFUSED, false);
+    if (!w.recursionAvailable || (w.queryFlags & FLAG.RD) === 0) return w.finish(RCODE.REFUSED, false);
     const forwarded = this.forwarded;
     forwarded.nameEnd = nameEnd;
     forwarded.questionEnd = w.questionEnd;
     forwarded.qtype = w.qtype;
     forwarded.edns = w.edns;
+    forwarded.dnssecOk = w.dnssecOk;
     forwarded.maxBytes = w.maxBytes;
-    const length = recursion.fromCache(query, forwarded, w.out);
+    const length = this.#recursion!.fromCache(query, forwarded, w.out);
     return length > 0 ? length : FORWARD;
   }
 
@@ -273,4 +298,26 @@ export class Answerer {
   #serviceAt(query: Buffer, offset: number, skip: number): ServiceRecords | null {
     return this.#zone.serviceAt(query, offset + 1 + skip, offset + 1 + query[offset]);
   }
+}
+
+/**
+ * Where the resource record at `at` ends, or -1 when it runs past the message. Its owner name is
+ * stepped over, not read: labels up to a zero byte or a compression pointer, which ends a name.
+ */
+function recordEnd(query: Buffer, at: number): number {
+  const length = query.length;
+  for (let labels = 0; ; labels++) {
+    if (at >= length || labels > MAX_LABELS) return -1;
+    const byte = query[at];
+    if (byte === 0 || (byte & 0xc0) === 0xc0) {
+      at += byte === 0 ? 1 : 2;
+      break;
+    }
+    if (byte > MAX_LABEL_BYTES) return -1;
+    at += byte + 1;
+  }
+  // TYPE, CLASS, TTL, RDLENGTH, then RDATA.
+  if (at + 10 > length) return -1;
+  const end = at + 10 + u16(query, at + 8);
+  return end <= length ? end : -1;
 }

@@ -29,6 +29,8 @@ export class ResponseWriter {
   /** The question's hash (name and type), for the prepared answers. */
   hash = 0;
   edns = false;
+  /** The query's OPT had the DO bit, which our OPT echoes (RFC 3225). */
+  dnssecOk = false;
   /** The most the response may hold (transport and EDNS). */
   maxBytes = 0;
   /** maxBytes less room for our OPT record. */
@@ -38,17 +40,28 @@ export class ResponseWriter {
   authorities = 0;
   additionals = 0;
   truncated = false;
-  /** RA in the response: forwarding is on. */
+  /** RA in the response: forwarding is on, for this client. */
   recursionAvailable = false;
 
   /** Starts a response to `query` in `out`: the header and question copied, nothing appended yet. */
-  start(query: Buffer, out: Buffer, questionEnd: number, apexOffset: number, edns: boolean, maxBytes: number, qtype: number, recursionAvailable: boolean): this {
+  start(
+    query: Buffer,
+    out: Buffer,
+    questionEnd: number,
+    apexOffset: number,
+    edns: boolean,
+    dnssecOk: boolean,
+    maxBytes: number,
+    qtype: number,
+    recursionAvailable: boolean,
+  ): this {
     this.queryFlags = u16(query, 2);
     this.out = out;
     this.questionEnd = questionEnd;
     this.apexOffset = apexOffset;
     this.qtype = qtype;
     this.edns = edns;
+    this.dnssecOk = dnssecOk;
     this.maxBytes = maxBytes;
     this.limit = maxBytes - (edns ? OPT_RECORD_BYTES : 0);
     this.answers = 0;
@@ -122,7 +135,7 @@ export class ResponseWriter {
     const out = this.out;
     let additionals = this.additionals;
     if (this.edns) {
-      this.pos = writeOpt(out, this.pos, DNS_LIMITS.maxEdnsUdpBytes, rcode);
+      this.pos = writeOpt(out, this.pos, DNS_LIMITS.maxEdnsUdpBytes, rcode, this.dnssecOk);
       additionals++;
     }
     writeHeader(out, this.queryFlags, rcode, authoritative, this.truncated, this.recursionAvailable, this.answers, this.authorities, additionals);

@@ -74,7 +74,7 @@ export function writeCachedReply(query: Buffer, question: Readonly<Question>, an
   // Never below zero: a reply that was not cacheable (TTL 0) may be written a moment after it came.
   for (let i = 0; i < ttlOffsets.length; i++) out.writeUInt32BE(Math.max(ttls[i] - held, 0), start + ttlOffsets[i]);
   let end = start + answer.records.length;
-  if (question.edns) end = writeOpt(out, end, DNS_LIMITS.maxEdnsUdpBytes, 0);
+  if (question.edns) end = writeOpt(out, end, DNS_LIMITS.maxEdnsUdpBytes, 0, question.dnssecOk);
   writeHeader(query, answer.rcode, 0, out);
   out.writeUInt16BE(answer.answers, 6);
   out.writeUInt16BE(answer.authorities, 8);
@@ -93,7 +93,7 @@ function writeHeaderAndQuestion(query: Buffer, question: Readonly<Question>, rco
   writeHeader(query, rcode, flags, out);
   out.writeUInt32BE(0, 6);
   out.writeUInt16BE(question.edns ? 1 : 0, 10);
-  return question.edns ? writeOpt(out, question.questionEnd, DNS_LIMITS.maxEdnsUdpBytes, rcode) : question.questionEnd;
+  return question.edns ? writeOpt(out, question.questionEnd, DNS_LIMITS.maxEdnsUdpBytes, rcode, question.dnssecOk) : question.questionEnd;
 }
 
 /**

@@ -8,11 +8,13 @@
 // timeout, all of it by the budget; then the client gets SERVFAIL. Only questions that start an
 // upstream query are rate-limited: answers from the cache cost nothing upstream and are served at
 // the speed of zone answers, which are not limited either.
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { SignpostConfig } from '../../config/flags.ts';
 import { FORWARD_LIMITS } from '../../config/limits.ts';
 import { formatHostPort, type HostPort } from '../../config/parse.ts';
+import { AddressSet, addressMatcher, expandClientList } from '../../lib/addresses.ts';
 import { TokenBuckets } from '../../lib/token-buckets.ts';
 import { HEADER_BYTES, RCODE } from '../wire/constants.ts';
 import { FoldedKeys } from '../wire/names.ts';
@@ -34,6 +36,8 @@ export interface ForwarderOptions {
   cacheMaxTtl: number;
   /** Upstream-bound questions per client per second; 0: no limit. */
   rateLimit: number;
+  /** The clients that may use forwarding (CIDRs); others get REFUSED for names outside the zone. */
+  clients: readonly string[];
   log: Logger;
 }
 
@@ -43,6 +47,9 @@ export interface ForwarderOptions {
  */
 export class Forwarder {
   readonly upstreams: readonly HostPort[];
+  /** Who may use it, as CIDRs (for the start-up log). */
+  readonly clients: readonly string[];
+  readonly #clients: AddressSet;
   readonly #options: ForwarderOptions;
   readonly #cache: AnswerCache | null;
   /** Upstream-bound questions per client; null: no limit. */
@@ -66,8 +73,14 @@ export class Forwarder {
     if (options.upstreams.length === 0) throw new Error('a forwarder needs at least one upstream');
     this.#options = options;
     this.upstreams = options.upstreams;
+    this.clients = options.clients;
+    this.#clients = new AddressSet(addressMatcher(options.clients));
     this.#cache = options.cacheSize > 0 ? new AnswerCache(options.cacheSize) : null;
     this.#limiter = options.rateLimit > 0 ? new TokenBuckets(options.rateLimit, FORWARD_LIMITS.rateLimitClients) : null;
+  }
+
+  allows(client: string): boolean {
+    return this.#clients.has(client);
   }
 
   fromCache(query: Buffer, question: Readonly<Question>, out: Buffer): number {
@@ -175,11 +188,13 @@ export class Forwarder {
 /**
  * The forwarder `config` asks for, or null when forwarding is off or there is no upstream to
  * forward to (then names outside the zone are REFUSED, as without forwarding). An upstream that
- * is Signpost's own listener is left out, so Signpost never forwards to itself.
+ * is Signpost's own listener is left out, so Signpost never forwards to itself. `localnets` in
+ * --allow-recursion means the networks of `interfaces`, as they are now.
  */
 export function createForwarder(
-  config: Pick<SignpostConfig, 'dns' | 'recursors' | 'forwardTimeout' | 'forwardBudget' | 'cacheSize' | 'cacheMaxTtl' | 'forwardRateLimit'>,
+  config: Pick<SignpostConfig, 'dns' | 'recursors' | 'allowRecursion' | 'forwardTimeout' | 'forwardBudget' | 'cacheSize' | 'cacheMaxTtl' | 'forwardRateLimit'>,
   log: Logger,
+  interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
 ): Forwarder | null {
   if (config.recursors === 'off') return null;
   let upstreams: HostPort[];
@@ -201,6 +216,7 @@ export function createForwarder(
     cacheSize: config.cacheSize,
     cacheMaxTtl: config.cacheMaxTtl,
     rateLimit: config.forwardRateLimit,
+    clients: expandClientList(config.allowRecursion, interfaces),
     log,
   });
 }

@@ -29,7 +29,7 @@ export function buildUpstreamQuery(id: number, question: Buffer): Buffer {
   message.writeUInt16BE(1, 4);
   message.writeUInt16BE(1, 10);
   question.copy(message, HEADER_BYTES);
-  writeOpt(message, HEADER_BYTES + question.length, DNS_LIMITS.maxEdnsUdpBytes, 0);
+  writeOpt(message, HEADER_BYTES + question.length, DNS_LIMITS.maxEdnsUdpBytes, 0, false);
   return message;
 }
 

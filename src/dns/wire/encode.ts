@@ -12,9 +12,10 @@ import { CLASS_IN, OPT_RECORD_BYTES, QUESTION_NAME_OFFSET, TYPE } from './consta
 
 /**
  * Writes an OPT record at `at` (RFC 6891): root owner, our UDP payload size, the upper 8 bits of
- * an extended rcode, version 0, no options. Returns the offset after it.
+ * an extended rcode, version 0, the DO bit as the query had it (RFC 3225), no options. Returns the
+ * offset after it.
  */
-export function writeOpt(out: Buffer, at: number, udpPayloadBytes: number, rcode: number): number {
+export function writeOpt(out: Buffer, at: number, udpPayloadBytes: number, rcode: number, dnssecOk: boolean): number {
   // Byte by byte: this runs once per response, where Buffer#writeUInt16BE's range checks show up.
   out[at] = 0;
   out[at + 1] = TYPE.OPT >> 8;
@@ -23,7 +24,7 @@ export function writeOpt(out: Buffer, at: number, udpPayloadBytes: number, rcode
   out[at + 4] = udpPayloadBytes & 0xff;
   out[at + 5] = (rcode >> 4) & 0xff;
   out[at + 6] = 0;
-  out[at + 7] = 0;
+  out[at + 7] = dnssecOk ? 0x80 : 0;
   out[at + 8] = 0;
   out[at + 9] = 0;
   out[at + 10] = 0;

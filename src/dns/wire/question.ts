@@ -9,6 +9,8 @@ export interface Question {
   qtype: number;
   /** The client sent an OPT record, so the reply carries one. */
   edns: boolean;
+  /** Its OPT record had the DO bit, which the reply's OPT echoes (RFC 3225). */
+  dnssecOk: boolean;
   /** The most bytes a reply may hold over the client's transport and EDNS size, OPT included. */
   maxBytes: number;
 }

@@ -60,6 +60,12 @@ export class Zone {
    * array load is cheaper than a Map lookup (a builtin call, ~1% of a loaded server's profile).
    */
   #buckets: Array<ServiceSlot | undefined> = new Array<ServiceSlot | undefined>(INITIAL_BUCKETS).fill(undefined);
+  /**
+   * The labels `L` for which `_L.service.<domain>` exists as an empty non-terminal (`tcp` and `udp`
+   * while any service is answerable, and every tag of an answerable instance); built on the first
+   * such question after any change.
+   */
+  #underscoreParents: Set<string> | null = null;
   /** PTR answers by reverse name, over every service; built on the first reverse lookup after any change. */
   #reverse: Map<string, Buffer[]> | null = null;
   readonly #keys = new FoldedKeys();
@@ -143,6 +149,24 @@ export class Zone {
     return this.#reverse.get(this.#keys.key(buf, start, end));
   }
 
+  /**
+   * Does `_<label>.service.<domain>` exist, being the parent of an RFC 2782 name that does
+   * (`_<service>._tcp`, `_<service>._udp`, `_<service>._<tag>`)? `label` is lower case, without `_`.
+   */
+  hasUnderscoreParent(label: string): boolean {
+    if (!this.#underscoreParents) {
+      const parents = new Set<string>();
+      for (const name of [...this.#services.keys()]) {
+        const records = this.service(name);
+        if (!records) continue;
+        parents.add('tcp').add('udp');
+        for (const tag of records.byTag.keys()) parents.add(tag);
+      }
+      this.#underscoreParents = parents;
+    }
+    return this.#underscoreParents.has(label);
+  }
+
   #dropSlot(slot: ServiceSlot): void {
     this.#services.delete(slot.name);
     const bucket = slot.hash & (this.#buckets.length - 1);
@@ -195,6 +219,7 @@ export class Zone {
       slot.records = undefined;
     }
     this.#reverse = null;
+    this.#underscoreParents = null;
     this.#serial = (this.#serial + 1) >>> 0;
     this.#soaTail = this.#buildSoaTail();
   }

@@ -70,8 +70,7 @@ export class EtcdConnection {
   failure(error: unknown): StoreError {
     if (error instanceof StoreError) return error;
     this.setAvailable(false);
-    const reason = (error as Error).message.split('\n')[0];
-    return new StoreError(`${this.name} unavailable: ${reason}`, { cause: error });
+    return new StoreError(`${this.name} unavailable: ${grpcReason((error as Error).message)}`, { cause: error });
   }
 
   closedError(): StoreError {
@@ -106,4 +105,14 @@ export class EtcdConnection {
     }, PROBE_INTERVAL_MS);
     this.#probe.unref();
   }
+}
+
+/**
+ * The part of a gRPC error a person can act on: `14 UNAVAILABLE: No connection established. Last
+ * error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ` → `connect ECONNREFUSED 127.0.0.1:1`.
+ */
+export function grpcReason(message: string): string {
+  const firstLine = message.split('\n')[0];
+  const last = /Last error: (?:\w*Error: )?(.+?)\.?(?: Resolution note:.*)?$/.exec(firstLine);
+  return (last ? last[1] : firstLine).trim();
 }

@@ -15,7 +15,7 @@
 import { Buffer } from 'node:buffer';
 import { isDeepStrictEqual } from 'node:util';
 import type { IKeyValue, IRequestOp } from 'etcd3';
-import type { RemoteChange, ReplicatedStore, Store } from '../../registry/store.ts';
+import { StoreError, type RemoteChange, type ReplicatedStore, type Store } from '../../registry/store.ts';
 import { initialReport, isLeased } from '../../registry/health.ts';
 import type { Registration, ReportedStatus, ServiceSettings } from '../../registry/types.ts';
 import { EtcdConnection } from './connection.ts';
@@ -40,7 +40,10 @@ export class EtcdStore implements Store, ReplicatedStore {
       await store.#readSnapshot();
     } catch (error) {
       await store.close();
-      throw error;
+      const reason = error instanceof StoreError ? error.message.replace(/^.*? unavailable: /, '') : (error as Error).message;
+      throw new StoreError(`cannot reach etcd at ${hosts.join(', ')} (${reason}): start it, or point --store etcd://HOST:PORT[,HOST:PORT…] at its members`, {
+        cause: error,
+      });
     }
     return store;
   }
