@@ -54,6 +54,15 @@ export const FORWARD_LIMITS = {
   defaultPort: 53,
 } as const;
 
+/**
+ * The lingering close of an HTTP connection answered before its body arrived (a 413): it is read
+ * and discarded until the client stops, for at most --http-request-timeout, and ends when nothing
+ * arrives for `idleMs` (nginx's lingering_timeout).
+ */
+export const HTTP_LINGER = {
+  idleMs: 2_000,
+} as const;
+
 /** Bounds of the abuse defences that are not flags. */
 export const ABUSE_LIMITS = {
   /** (client prefix, response) pairs whose DNS rate-limit buckets are kept; the least recently seen is forgotten first. */

@@ -103,7 +103,7 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   app.setValidatorCompiler(validatorCompiler);
   // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
   app.removeContentTypeParser('text/plain');
-  installErrorHandler(app, unsupportedConsulCall);
+  installErrorHandler(app, { lingerMs: limits.httpRequestTimeout, maxBody: limits.httpMaxBody, unsupported: unsupportedConsulCall });
   if (limits.httpMaxEventLoopDelay > 0) {
     // Sheds HTTP load (503, Retry-After) while the event loop lags, so DNS, which shares it, keeps answering.
     app.register(underPressure, {

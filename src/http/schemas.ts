@@ -1,6 +1,9 @@
 // JSON schemas of the HTTP API: what a request may carry and what a response holds.
 import { LABEL_PATTERN, LIMITS } from '../config/limits.ts';
 
+/** Response header: the change index of what a read shows (a blocking query waits past it). */
+export const INDEX_HEADER = 'x-signpost-index';
+
 /**
  * The patterns strings must match, each with what it asks for in words: a 400 for a string that
  * does not match says what the pattern wants (validation.ts looks the words up by pattern).

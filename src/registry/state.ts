@@ -32,7 +32,7 @@ export interface Report {
 
 export const PASSING: Report = Object.freeze({ status: 'passing', note: '' });
 
-const DEFAULT_SETTINGS: Readonly<ServiceSettings> = Object.freeze({ protectionThreshold: 0, warmup: 0 });
+export const DEFAULT_SETTINGS: Readonly<ServiceSettings> = Object.freeze({ protectionThreshold: 0, warmup: 0 });
 
 /** Warm-up re-weights in about this many steps, each at least this far apart. */
 const WARMUP_STEPS = 20;
@@ -121,6 +121,22 @@ export abstract class RegistryState implements RegistryView {
 
   serviceNames(): IterableIterator<string> {
     return this.#services.keys();
+  }
+
+  /**
+   * Services as the catalogue lists them: those with instances, and those declared ahead of (or
+   * after) their instances by settings of their own (anything but the defaults). Sorted.
+   */
+  catalogue(): string[] {
+    const names = new Set(this.#services.keys());
+    for (const service of this.#settings.keys()) if (this.hasOwnSettings(service)) names.add(service);
+    return [...names].sort();
+  }
+
+  /** Does `service` have settings other than the defaults (it is declared, instances or not)? */
+  hasOwnSettings(service: string): boolean {
+    const settings = this.#settings.get(service);
+    return settings !== undefined && !isDeepStrictEqual({ ...DEFAULT_SETTINGS }, { ...settings });
   }
 
   hasService(service: string): boolean {

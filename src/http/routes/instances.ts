@@ -4,6 +4,7 @@ import type { Registry } from '../../registry/registry.ts';
 import type { CheckDefinition, HealthSource, Instance, Registration, ReportedStatus } from '../../registry/types.ts';
 import { HttpError } from '../errors.ts';
 import {
+  INDEX_HEADER,
   errorResponse,
   heartbeatBody,
   heartbeatResponse,
@@ -47,9 +48,21 @@ export function instanceJson(instance: Instance, registry: Registry) {
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString();
 
-/** Register, heartbeat, maintenance and deregister one instance. */
+/** Read, register, heartbeat, maintenance and deregister one instance. */
 export async function instanceRoutes(app: FastifyInstance, { registry }: { registry: Registry }) {
   const notRegistered = ({ service, id }: InstanceParams) => new HttpError(404, `instance ${id} of service ${service} is not registered`);
+
+  app.get<{ Params: InstanceParams }>(
+    '/v1/services/:service/instances/:id',
+    { schema: { params: instanceParams, response: { 200: instanceResponse, 404: errorResponse } } },
+    async (request, reply) => {
+      const params = lowerCase(request.params);
+      reply.header(INDEX_HEADER, registry.serviceIndex(params.service));
+      const instance = registry.get(params.service, params.id);
+      if (!instance) throw notRegistered(params);
+      return instanceJson(instance, registry);
+    },
+  );
 
   app.put<{ Params: InstanceParams; Body: RegistrationBody }>(
     '/v1/services/:service/instances/:id',

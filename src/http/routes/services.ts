@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { LIMITS } from '../../config/limits.ts';
 import type { Registry } from '../../registry/registry.ts';
+import { DEFAULT_SETTINGS } from '../../registry/state.ts';
 import { trafficSplit } from '../../registry/traffic.ts';
 import type { ServiceSettings } from '../../registry/types.ts';
 import type { WatchHub } from '../../watch/hub.ts';
 import { HttpError } from '../errors.ts';
 import {
+  INDEX_HEADER,
   blockingQuery,
   errorResponse,
   serviceListResponse,
@@ -16,12 +18,10 @@ import {
 } from '../schemas.ts';
 import { instanceJson } from './instances.ts';
 
-const INDEX_HEADER = 'x-signpost-index';
-
 /** Read the catalogue (every service with counts; one service, optionally as a blocking query) and per-service settings. */
 export async function serviceRoutes(app: FastifyInstance, { registry, watches }: { registry: Registry; watches: WatchHub }) {
   app.get('/v1/services', { schema: { response: { 200: serviceListResponse } } }, async (_request, reply) => {
-    const services = [...registry.serviceNames()].sort().map((name) => {
+    const services = registry.catalogue().map((name) => {
       const instances = registry.instances(name) ?? [];
       return {
         name,
@@ -56,8 +56,8 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches }:
       }
       await registry.refreshLeases(name);
       reply.header(INDEX_HEADER, registry.serviceIndex(name));
-      const instances = registry.instances(name);
-      if (!instances) throw new HttpError(404, `service ${name} has no registered instances`);
+      const instances = registry.instances(name) ?? (registry.hasOwnSettings(name) ? [] : undefined);
+      if (!instances) throw new HttpError(404, `service ${name} has no registered instances and no settings of its own`);
       return {
         name,
         index: registry.serviceIndex(name),
@@ -81,6 +81,17 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches }:
     async (request) => {
       const name = request.params.service.toLowerCase();
       return registry.setSettings(name, { ...registry.settings(name), ...request.body });
+    },
+  );
+
+  // Back to the defaults: a service without instances then leaves the catalogue.
+  app.delete<{ Params: { service: string } }>(
+    '/v1/services/:service/settings',
+    { schema: { params: serviceParams, response: { 503: errorResponse } } },
+    async (request, reply) => {
+      const name = request.params.service.toLowerCase();
+      if (registry.hasOwnSettings(name)) await registry.setSettings(name, { ...DEFAULT_SETTINGS });
+      return reply.code(204).send();
     },
   );
 }
