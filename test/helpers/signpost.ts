@@ -69,16 +69,28 @@ export async function startTestSignpost(config: Partial<SignpostConfig> = {}): P
   };
 }
 
-/** A DNS query built with dns2, as bytes. */
-export function query(name: string, type: keyof typeof Packet.TYPE, options: { id?: number; edns?: number | false; rd?: boolean } = {}): Buffer {
+/**
+ * A DNS query built with dns2, as bytes. `dnssecOk` sets the DO bit of the OPT record (with `edns`);
+ * `authorities` go in the authority section (an IXFR carries the client's SOA there).
+ */
+export function query(
+  name: string,
+  type: keyof typeof Packet.TYPE | number,
+  options: { id?: number; edns?: number | false; dnssecOk?: boolean; rd?: boolean; qclass?: number; authorities?: object[] } = {},
+): Buffer {
   const packet = new Packet();
   packet.header.id = options.id ?? 0x1234;
   packet.header.rd = options.rd === false ? 0 : 1;
   // dns2's types demand a toBuffer on questions; its encoder does not use it.
-  packet.questions.push({ name, type: Packet.TYPE[type], class: Packet.CLASS.IN } as (typeof packet.questions)[number]);
+  const qtype = typeof type === 'number' ? type : Packet.TYPE[type];
+  packet.questions.push({ name, type: qtype, class: options.qclass ?? Packet.CLASS.IN } as (typeof packet.questions)[number]);
+  for (const record of options.authorities ?? []) packet.authorities.push(record as never);
   if (options.edns !== undefined && options.edns !== false) {
     packet.additionals.push(Packet.Resource.EDNS([]) as never);
-    (packet.additionals[0] as unknown as { class: number }).class = options.edns;
+    const opt = packet.additionals[0] as unknown as { class: number; ttl: number };
+    opt.class = options.edns;
+    // TTL of an OPT record: extended rcode, version, then the flags, whose top bit is DO (RFC 3225).
+    if (options.dnssecOk) opt.ttl = 0x8000;
   }
   return packet.toBuffer();
 }
