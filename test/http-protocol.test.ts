@@ -66,6 +66,27 @@ describe('bodies', () => {
     expect(signpost.registry.get('web', 'a')).toBeUndefined();
   });
 
+  it('no body with content-type: application/json is no body; a missing registration body says what to send', async () => {
+    expect((await call('PUT', '/v1/services/bare/instances/b1', { address: '10.0.0.3', port: 80 })).status).toBe(200);
+    // Clients that send the header on every request: a bare heartbeat means passing, a bare DELETE deletes.
+    const heartbeat = await fetch(`${signpost.url}/v1/services/bare/instances/b1/heartbeat`, { method: 'PUT', headers: json });
+    expect(heartbeat.status).toBe(200);
+    expect((await heartbeat.json()).status).toBe('passing');
+    expect((await fetch(`${signpost.url}/v1/services/bare/instances/b1`, { method: 'DELETE', headers: json })).status).toBe(204);
+    for (const headers of [{}, json]) {
+      const empty = await fetch(`${signpost.url}/v1/services/bare/instances/b2`, { method: 'PUT', headers });
+      expect(empty.status).toBe(400);
+      expect(await empty.json()).toMatchObject({ field: 'body', message: 'the body must be a JSON object, sent with content-type: application/json' });
+    }
+  });
+
+  it('a trailing slash names the same route', async () => {
+    expect((await call('GET', '/v1/services/')).status).toBe(200);
+    const wrongMethod = await call('POST', '/v1/services/');
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+  });
+
   it('a body over the limit: every client receives the 413, however it sends (8 MiB, many times)', async () => {
     const file = join(dir, 'big.json');
     const big = Buffer.alloc(8 * 1024 * 1024, 0x20);

@@ -93,6 +93,8 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
     requestTimeout: limits.httpRequestTimeout,
     keepAliveTimeout: limits.httpKeepAliveTimeout,
     connectionTimeout: 0,
+    // `/v1/services/` is `/v1/services`, as a person typing it means.
+    routerOptions: { ignoreTrailingSlash: true },
     http: {
       headersTimeout: Math.min(limits.httpRequestTimeout, 10_000),
       // How often Node checks those timeouts (its default, 30 s, would let a slow client hold a connection that long).
@@ -103,6 +105,14 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   app.setValidatorCompiler(validatorCompiler);
   // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
   app.removeContentTypeParser('text/plain');
+  // An empty body is no body, whatever content-type a client sends with it (many send
+  // `application/json` on every request): a bare heartbeat or DELETE must not be a 400.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
   installErrorHandler(app, { lingerMs: limits.httpRequestTimeout, maxBody: limits.httpMaxBody, unsupported: unsupportedConsulCall });
   if (limits.httpMaxEventLoopDelay > 0) {
     // Sheds HTTP load (503, Retry-After) while the event loop lags, so DNS, which shares it, keeps answering.

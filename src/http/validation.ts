@@ -42,6 +42,9 @@ export function describe(error: ErrorObject, field: string): string {
       return `${field} must be ${wantedBy(String(error.params.pattern))}`;
     case 'enum':
       return `${field} must be one of ${(error.params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`;
+    case 'type':
+      // The whole body (none at all, `null`, an array): say what it must be.
+      return error.instancePath === '' && field === 'body' ? 'the body must be a JSON object, sent with content-type: application/json' : `${field} ${error.message}`;
     case 'format':
       return error.params.format === 'ip' ? `${field} must be an IPv4 or IPv6 address` : `${field} ${error.message}`;
     default:
