@@ -51,10 +51,14 @@ async function tcpFrom(source: string, message: Buffer) {
   return decode(received.subarray(2, 2 + received.readUInt16BE(0)));
 }
 
-it('forwards for an allowed client, with RA', async () => {
-  const reply = await udpFrom(ALLOWED, query('a.example.test', 'A'));
+it('forwards for an allowed client, with RA, and our OPT echoes its DO bit', async () => {
+  const reply = await udpFrom(ALLOWED, query('a.example.test', 'A', { edns: 1232, dnssecOk: true }));
   expect(reply.header).toMatchObject({ rcode: Packet.RCODE.NOERROR, ra: 1 });
   expect(reply.answers.map((record) => record.address)).toEqual(['192.0.2.10']);
+  expect(reply.additionals.find((record) => record.type === Packet.TYPE.EDNS)).toMatchObject({ doFlag: true });
+  // From the cache now, without DO.
+  const cached = await udpFrom(ALLOWED, query('a.example.test', 'A', { edns: 1232 }));
+  expect(cached.additionals.find((record) => record.type === Packet.TYPE.EDNS)).toMatchObject({ doFlag: false });
 });
 
 it('refuses names outside the zone to other clients, over UDP and TCP, without asking upstream', async () => {
