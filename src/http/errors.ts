@@ -38,8 +38,11 @@ export function installErrorHandler(
 ): void {
   const routes = new RouteMethods();
   app.addHook('onRoute', (route) => routes.add(route.url, route.method));
-  app.setErrorHandler((error: FastifyError & { field?: string }, request, reply) => {
+  // Every error reply, whichever plugin's error handler shapes it (the Consul routes have their own).
+  app.addHook('onError', async (request) => {
     if (!request.raw.complete) lingerAfterResponse(request.raw, lingerMs);
+  });
+  app.setErrorHandler((error: FastifyError & { field?: string }, request, reply) => {
     if (error.validation && error.validation.length > 0) {
       const first = error.validation[0] as Parameters<typeof fieldOf>[0];
       const field = fieldOf(first) || String(error.validationContext ?? 'body');
