@@ -142,7 +142,7 @@ describe('one instance, and services without instances', () => {
   it('a service declared by its settings is listed with 0 instances, keeps them when its last instance goes, and leaves with DELETE', async () => {
     const names = async () => ((await (await call('GET', '/v1/services')).json()) as { services: Array<{ name: string; instances: number }> }).services;
     expect((await call('PUT', '/v1/services/pay/settings', { protectionThreshold: 0.5 })).status).toBe(200);
-    expect(await names()).toContainEqual({ name: 'pay', instances: 0, healthy: 0 });
+    expect(await names()).toContainEqual(expect.objectContaining({ name: 'pay', instances: 0, healthy: 0 }));
     const declared = await call('GET', '/v1/services/pay');
     expect(declared.status).toBe(200);
     expect(await declared.json()).toMatchObject({ name: 'pay', settings: { protectionThreshold: 0.5, warmup: 0 }, instances: [] });
@@ -150,7 +150,7 @@ describe('one instance, and services without instances', () => {
     expect((await call('PUT', '/v1/services/pay/instances/p1', { address: '10.0.0.8', port: 80 })).status).toBe(200);
     expect((await call('DELETE', '/v1/services/pay/instances/p1')).status).toBe(204);
     expect(await (await call('GET', '/v1/services/pay/settings')).json()).toEqual({ protectionThreshold: 0.5, warmup: 0 });
-    expect(await names()).toContainEqual({ name: 'pay', instances: 0, healthy: 0 });
+    expect(await names()).toContainEqual(expect.objectContaining({ name: 'pay', instances: 0, healthy: 0 }));
 
     expect((await call('DELETE', '/v1/services/pay/settings')).status).toBe(204);
     expect(await (await call('GET', '/v1/services/pay/settings')).json()).toEqual({ protectionThreshold: 0, warmup: 0 });
