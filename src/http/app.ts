@@ -93,8 +93,6 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
     requestTimeout: limits.httpRequestTimeout,
     keepAliveTimeout: limits.httpKeepAliveTimeout,
     connectionTimeout: 0,
-    // `/v1/services/` is `/v1/services`, as a person typing it means.
-    routerOptions: { ignoreTrailingSlash: true },
     http: {
       headersTimeout: Math.min(limits.httpRequestTimeout, 10_000),
       // How often Node checks those timeouts (its default, 30 s, would let a slow client hold a connection that long).

@@ -96,7 +96,7 @@ class RouteMethods {
   readonly #routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
 
   add(url: string, method: string | string[]): void {
-    const source = `^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]\w*/g, '[^/]+')}/?$`;
+    const source = `^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]\w*/g, '[^/]+')}$`;
     let route = this.#routes.find((known) => known.pattern.source === source);
     if (!route) this.#routes.push((route = { pattern: new RegExp(source), methods: new Set() }));
     for (const one of [method].flat()) route.methods.add(one);

@@ -21,7 +21,7 @@ export interface Listener {
 
 /**
  * A listener that could not bind, as one line that says what to change: the address, why, and
- * the flag that moves it. Other errors come back as they are.
+ * the flag that moves it. Errors that are not the operating system's come back as they are.
  */
 export function listenError(error: unknown, { what, flag, host, port, usualOwner }: Listener): Error {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -42,6 +42,8 @@ export function listenError(error: unknown, { what, flag, host, port, usualOwner
     case 'EAI_AGAIN':
       return new Error(`${what} address ${address}: the host name ${host} does not resolve; ${fix}`, { cause: error });
     default:
+      // Not the address's fault (a programming error, say): as it is.
+      if (!(error as NodeJS.ErrnoException).syscall) return error as Error;
       return new Error(`${what} address ${address}: ${reasonOf(error)}`, { cause: error });
   }
 }
