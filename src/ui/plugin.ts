@@ -34,7 +34,7 @@ const OWN_ASSETS = [
 /** Files of npm packages the console imports, served from the installed package under /ui/vendor/<package>/. */
 const VENDOR_ASSETS: Record<string, string[]> = {
   'lit-html': ['lit-html.js', 'directive.js', 'directive-helpers.js', 'directives/repeat.js', 'directives/live.js'],
-  'eventsource-parser': ['dist/stream.js', 'dist/parse.js', 'dist/errors.js'],
+  'eventsource-parser': ['dist/stream.js', 'dist/index.js'],
 };
 
 const CONTENT_TYPES: Record<string, string> = {
