@@ -91,6 +91,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     limits: config,
     metrics,
     status,
+    answerTtl: config.dnsTtl,
     consul: { nodeName: config.nodeName, datacenter: config.datacenter, httpHost: config.http.host },
   });
   app.register(consoleRoutes);

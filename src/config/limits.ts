@@ -27,6 +27,11 @@ export const LIMITS = {
   },
   maintenanceReasonLength: 256,
   noteLength: 1024,
+  /**
+   * `PUT /v1/heartbeats`: most instances one request renews, and its body limit (what a batch this
+   * long with short notes needs; --http-max-body applies instead when it is larger).
+   */
+  heartbeatBatch: { maxEntries: 10_000, maxBytes: 4 * 1024 * 1024 },
   /** Longest a blocking query may wait, seconds; `wait` defaults to `default`. */
   blockingWait: { max: 600, default: 30 },
 } as const;

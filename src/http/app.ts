@@ -11,6 +11,7 @@ import type { WatchHub } from '../watch/hub.ts';
 import { installAuth } from './auth.ts';
 import { HttpError, installErrorHandler } from './errors.ts';
 import { healthRoutes } from './routes/health.ts';
+import { heartbeatRoutes } from './routes/heartbeats.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { metricsRoutes, type MetricsExposition } from './routes/metrics.ts';
 import { serverRoutes, type ServerStatus } from './routes/server.ts';
@@ -51,6 +52,8 @@ export interface HttpAppOptions {
   consul?: { nodeName: string; datacenter: string; httpHost: string };
   /** The body of `GET /v1/server` (src/metrics/status.ts); absent: no such route. */
   status?: () => ServerStatus;
+  /** Seconds a client may keep a service's instances (`--dns-ttl`: what DNS answers say too). */
+  answerTtl?: number;
 }
 
 /**
@@ -78,7 +81,7 @@ class RequestLog extends LogController {
 }
 
 /** The HTTP API: a thin layer over the registry. Not listening yet; the caller decides where. */
-export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics, consul, status }: HttpAppOptions): FastifyInstance {
+export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics, consul, status, answerTtl }: HttpAppOptions): FastifyInstance {
   const defaults = resolveConfig();
   const limits: HttpLimits = { ...defaults, ...given };
   const app = Fastify({
@@ -138,7 +141,8 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   }
   installAuth(app, { tokens, readRequiresToken: limits.readRequiresToken });
   app.register(instanceRoutes, { registry });
-  app.register(serviceRoutes, { registry, watches });
+  app.register(heartbeatRoutes, { registry, httpMaxBody: limits.httpMaxBody });
+  app.register(serviceRoutes, { registry, watches, answerTtl: answerTtl ?? defaults.dnsTtl });
   app.register(watchRoutes, { registry, watches });
   app.register(healthRoutes, { isDnsUp, watches, registry });
   if (metrics) app.register(metricsRoutes, { metrics });

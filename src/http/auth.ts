@@ -4,10 +4,11 @@
 // 401 without a (known) token, 403 with one that has no rights on that service. Reads are open
 // unless `readRequiresToken`, then any known token may read. Routes whose config says `tokenFree`
 // (`/healthz`, the web console's static files) are always open. With no token set configured (no
-// --token-file), everything is open, as before.
+// --token-file), everything is open, as before. A write to several services at once
+// (`PUT /v1/heartbeats`) passes with any known token and asks `mayWrite` per entry.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.ts';
-import { canWrite, type TokenSet } from './tokens.ts';
+import { canWrite, type Grant, type TokenSet } from './tokens.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -22,6 +23,15 @@ export interface AuthOptions {
   /** The current tokens (they change on reload); null: no token file, writes are open. */
   tokens: () => TokenSet | null;
   readRequiresToken: boolean;
+}
+
+/** The grant of each request's token, for routes that write several services (absent: no token file). */
+const grants = new WeakMap<FastifyRequest, Grant>();
+
+/** May this request write `service` (lower case)? Always, without a token file. */
+export function mayWrite(request: FastifyRequest, service: string): boolean {
+  const grant = grants.get(request);
+  return grant === undefined || canWrite(grant, service);
 }
 
 function bearer(request: FastifyRequest): string | null {
@@ -49,6 +59,7 @@ export function installAuth(app: FastifyInstance, { tokens, readRequiresToken }:
     const grant = set.lookup(token);
     if (grant === null) throw unauthorized('unknown bearer token');
     if (!write) return;
+    grants.set(request, grant);
     const service = (request.params as { service?: unknown } | undefined)?.service;
     if (typeof service !== 'string') {
       // A write outside any service (no such route): a known token is enough to learn it is a 404.

@@ -84,6 +84,24 @@ export const heartbeatBody = {
   },
 } as const;
 
+export const heartbeatBatchBody = {
+  type: 'object',
+  required: ['instances'],
+  additionalProperties: false,
+  properties: {
+    instances: {
+      type: 'array',
+      maxItems: LIMITS.heartbeatBatch.maxEntries,
+      items: {
+        type: 'object',
+        required: ['service', 'id'],
+        additionalProperties: false,
+        properties: { service: label, id: label, ...heartbeatBody.properties },
+      },
+    },
+  },
+} as const;
+
 export const maintenanceBody = {
   type: 'object',
   required: ['enabled'],
@@ -179,6 +197,27 @@ export const heartbeatResponse = {
   properties: {
     status: { type: 'string' },
     expiresAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+/** One entry per instance of the request, in its order: renewed (`status`, `expiresAt`) or not (`error`, `message`). */
+export const heartbeatBatchResponse = {
+  type: 'object',
+  properties: {
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          service: { type: 'string' },
+          id: { type: 'string' },
+          status: { type: 'string' },
+          expiresAt: { type: 'string', format: 'date-time' },
+          error: { type: 'integer' },
+          message: { type: 'string' },
+        },
+      },
+    },
   },
 } as const;
 

@@ -46,7 +46,13 @@ export function instanceJson(instance: Instance, registry: Registry) {
   };
 }
 
-const iso = (epochMs: number) => new Date(epochMs).toISOString();
+export const iso = (epochMs: number) => new Date(epochMs).toISOString();
+
+/** Why a heartbeat renewed nothing, in the words of the single and the batched route alike. */
+export const HEARTBEAT_REFUSALS = {
+  unknown: ({ service, id }: InstanceParams) => `instance ${id} of service ${service} is not registered; register it again`,
+  noLease: ({ service, id }: InstanceParams) => `instance ${id} of service ${service} was registered with ttl 0: it has no lease to renew and lives until deregistered`,
+};
 
 /** Read, register, heartbeat, maintenance and deregister one instance. */
 export async function instanceRoutes(app: FastifyInstance, { registry }: { registry: Registry }) {
@@ -90,11 +96,11 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
     async (request) => {
       const params = lowerCase(request.params);
       if (registry.get(params.service, params.id)?.ttl === 0) {
-        throw new HttpError(409, `instance ${params.id} of service ${params.service} was registered with ttl 0: it has no lease to renew and lives until deregistered`);
+        throw new HttpError(409, HEARTBEAT_REFUSALS.noLease(params));
       }
       // Async: with a shared store (etcd) the heartbeat renews the shared lease first, or fails with 503.
       const instance = await registry.heartbeat(params.service, params.id, request.body!);
-      if (!instance) throw new HttpError(404, `${notRegistered(params).message}; register it again`);
+      if (!instance) throw new HttpError(404, HEARTBEAT_REFUSALS.unknown(params));
       return { status: instance.status, expiresAt: iso(instance.expiresAt!) };
     },
   );

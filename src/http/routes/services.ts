@@ -19,7 +19,7 @@ import {
 import { instanceJson } from './instances.ts';
 
 /** Read the catalogue (every service with counts; one service, optionally as a blocking query) and per-service settings. */
-export async function serviceRoutes(app: FastifyInstance, { registry, watches }: { registry: Registry; watches: WatchHub }) {
+export async function serviceRoutes(app: FastifyInstance, { registry, watches, answerTtl }: { registry: Registry; watches: WatchHub; answerTtl: number }) {
   app.get('/v1/services', { schema: { response: { 200: serviceListResponse } } }, async (_request, reply) => {
     const services = registry.catalogue().map((name) => {
       const instances = registry.instances(name) ?? [];
@@ -56,6 +56,8 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches }:
       }
       await registry.refreshLeases(name);
       reply.header(INDEX_HEADER, registry.serviceIndex(name));
+      // As long as DNS lets resolvers keep the answer: clients that resolve over HTTP cache it as long.
+      reply.header('cache-control', `max-age=${answerTtl}`);
       const instances = registry.instances(name) ?? (registry.hasOwnSettings(name) ? [] : undefined);
       if (!instances) throw new HttpError(404, `service ${name} has no registered instances and no settings of its own`);
       return {
