@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './helpers/browser.ts';
-import { startProxy, type CuttableProxy } from './helpers/proxy.ts';
+import { startProxy, type TestProxy } from './helpers/proxy.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 const ADMIN = 'console-admin-token-aaaaaaaa';
@@ -270,7 +270,7 @@ describe('the web console in a browser', () => {
 
   it('a lost connection shows a banner; the console reconnects by itself and catches up without a reload', async () => {
     const signpost = await start();
-    const proxy: CuttableProxy = await startProxy(signpost.http.port);
+    const proxy: TestProxy = await startProxy(signpost.http.port);
     cleanups.push(() => proxy.close());
     await register(signpost, 'web', 'web-1', { address: '10.0.0.1', port: 80 });
     const page = await open(`${proxy.url}/ui/`);

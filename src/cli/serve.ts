@@ -1,7 +1,9 @@
 // `signpost serve`: one commander option per entry of FLAGS, each also settable as SIGNPOST_<FLAG>.
+// The server is imported only when it starts, after checking that this Node can run it: every
+// other command works on Node 20, which cannot even load the server's modules.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { envName, flagName, FLAGS, type Flag, type FlagKey, type SignpostConfig } from '../config/flags.ts';
-import { startSignpost } from '../server.ts';
+import { serverNodeProblem } from './version.ts';
 
 /** Markdown of a flag's help as --help prints it: no backticks, links as their text. */
 function plain(markdown: string): string {
@@ -37,7 +39,13 @@ export function serveCommand(): Command {
   }
   serve.action(async () => {
     const config = configOf(serve);
+    const tooOld = serverNodeProblem();
+    if (tooOld !== null) {
+      console.error(tooOld);
+      process.exit(1);
+    }
     try {
+      const { startSignpost } = await import('../server.ts');
       const signpost = await startSignpost(config);
       const stop = () => {
         void signpost.close().then(() => process.exit(0));

@@ -1,0 +1,41 @@
+// `signpost watch [SERVICE]`: one line per change as it happens, until Ctrl-C.
+import type { WatchEvent } from '../../client/types.ts';
+import { formatHostPort } from '../../config/parse.ts';
+import { action, clientCommand, clientOf, exit, type ConnectionOptions } from './connection.ts';
+
+function describe(event: WatchEvent): string {
+  switch (event.type) {
+    case 'register':
+      return `register ${event.service}/${event.id} ${formatHostPort({ host: event.instance.address, port: event.instance.port })} ${event.instance.status}`;
+    case 'deregister':
+      return `deregister ${event.service}/${event.id} (${event.reason === 'request' ? 'deregistered' : 'critical too long'})`;
+    case 'health': {
+      const note = Object.values(event.instance.health).find((source) => source.status === event.instance.status)?.note;
+      return `health ${event.service}/${event.id} ${event.previous} -> ${event.instance.status}${note ? ` (${note})` : ''}`;
+    }
+    case 'settings':
+      return `settings ${event.service} ${JSON.stringify(event.settings)}`;
+    case 'reset':
+      return 'reset: the server could not replay what happened while disconnected; signpost ls shows the current state';
+  }
+}
+
+export function watchCommand() {
+  return clientCommand('watch', 'print changes as they happen (all services, or one) until Ctrl-C')
+    .argument('[service]', 'only this service')
+    .option('--json', 'one JSON event a line')
+    .action(
+      action(async (service: string | undefined, flags: ConnectionOptions & { json?: boolean }) => {
+        const client = clientOf(flags);
+        // Fail now, in one line, if the server cannot be reached or refuses the token; later outages are retried.
+        await client.services();
+        const stop = () => void client.close();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        for await (const event of client.watch(service)) {
+          console.log(flags.json ? JSON.stringify(event) : `${new Date().toISOString()} ${describe(event)}`);
+        }
+        if (!flags.json) console.error('signpost: watch ended');
+      }),
+    );
+}
