@@ -3,7 +3,7 @@
 // other command works on Node 20, which cannot even load the server's modules.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { envName, flagName, FLAGS, type Flag, type FlagKey, type SignpostConfig } from '../config/flags.ts';
-import { serverNodeProblem } from './version.ts';
+import { serverNodeProblem } from '../lib/node-version.ts';
 
 /** Markdown of a flag's help as --help prints it: no backticks, links as their text. */
 function plain(markdown: string): string {
@@ -41,7 +41,7 @@ export function serveCommand(): Command {
     const config = configOf(serve);
     const tooOld = serverNodeProblem();
     if (tooOld !== null) {
-      console.error(tooOld);
+      console.error(`signpost: ${tooOld}`);
       process.exit(1);
     }
     try {

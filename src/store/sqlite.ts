@@ -5,6 +5,12 @@ import { Worker } from 'node:worker_threads';
 import type { Registration, ServiceSettings } from '../registry/types.ts';
 import { StoreError, type Store } from '../registry/store.ts';
 
+/**
+ * The worker's file beside this one: `.ts` when run from the sources, `.js` once compiled for the
+ * package (the compiler rewrites import specifiers, not URLs built from strings).
+ */
+const WORKER_FILE = import.meta.url.endsWith('.ts') ? './sqlite-worker.ts' : './sqlite-worker.js';
+
 export const DATABASE_FILE = 'signpost.db';
 
 /** Absolute path of the database file in `dataDir`. */
@@ -79,7 +85,7 @@ export class SqliteStore implements Store {
   /** Use `SqliteStore.open`. */
   private constructor(dataDir: string) {
     this.file = databaseFile(dataDir);
-    this.#worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { dataDir } });
+    this.#worker = new Worker(new URL(WORKER_FILE, import.meta.url), { workerData: { dataDir } });
     this.#worker.on('message', (reply: Reply) => {
       const waiting = this.#waiting.get(reply.id);
       this.#waiting.delete(reply.id);
