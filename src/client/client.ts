@@ -13,7 +13,7 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /** The servers of `url` (a list, or comma-separated), checked, without trailing slashes. */
 export function serverUrls(url: string | readonly string[] | undefined): string[] {
-  const given = url ?? process.env.SIGNPOST_URL ?? DEFAULT_URL;
+  const given = url ?? (process.env.SIGNPOST_URL || DEFAULT_URL);
   const list = (typeof given === 'string' ? given.split(',') : given).map((entry) => entry.trim()).filter((entry) => entry !== '');
   if (list.length === 0) throw new TypeError('url: give at least one Signpost URL (http://HOST:PORT)');
   return list.map((entry) => {

@@ -41,7 +41,7 @@ export class SignpostResolver implements experimental.Resolver {
   constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, channelOptions: ChannelOptions) {
     this.#service = target.path.toLowerCase();
     this.#listener = listener;
-    this.#token = (channelOptions[TOKEN_OPTION] as string | undefined) ?? defaults.token ?? process.env.SIGNPOST_TOKEN;
+    this.#token = (channelOptions[TOKEN_OPTION] as string | undefined) ?? defaults.token ?? (process.env.SIGNPOST_TOKEN || undefined);
     // `signpost:///x` has an empty authority: the configured server; `signpost://host:port/x` names it.
     const url = target.authority ? `http://${target.authority}` : ((channelOptions[URL_OPTION] as string | undefined) ?? defaults.url);
     try {

@@ -28,7 +28,15 @@ export function clientCommand(name: string, description: string, { dns = false }
 /** A client for a command's options; a bad --server or --dns ends the command with its one line. */
 export function clientOf(options: ConnectionOptions): SignpostClient {
   try {
-    const client = new SignpostClient({ url: options.server, dns: options.dns, domain: options.domain, token: options.token, retryFor: 5_000 });
+    // An empty SIGNPOST_* variable counts as unset.
+    const client = new SignpostClient({
+      url: options.server || DEFAULT_URL,
+      dns: options.dns || undefined,
+      domain: options.domain || undefined,
+      token: options.token || undefined,
+      // A command says soon that the server cannot be reached, rather than riding out a long outage.
+      retryFor: 2_000,
+    });
     client.on('error', (error: SignpostError) => console.error(`signpost: ${explain(error)}`));
     return client;
   } catch (error) {

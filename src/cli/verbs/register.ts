@@ -1,7 +1,7 @@
 // `signpost register SERVICE HOST:PORT`: registers an instance and keeps it alive until Ctrl-C
 // (or SIGTERM), then deregisters it. For instances that cannot register themselves, and for trying things out.
 import { isIP } from 'node:net';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import type { Registration } from '../../client/registration.ts';
 import { formatHostPort, parseHostPort, parseInteger } from '../../config/parse.ts';
 import { LIMITS } from '../../config/limits.ts';
@@ -16,7 +16,14 @@ interface RegisterFlags extends ConnectionOptions {
   meta: Record<string, string>;
 }
 
-const integer = (flag: string, limits: { min: number; max: number }) => (text: string) => parseInteger(text, flag, limits.min, limits.max);
+/** A whole-number option; commander prints an InvalidArgumentError as its usual one-line error. */
+const integer = (flag: string, limits: { min: number; max: number }) => (text: string) => {
+  try {
+    return parseInteger(text, flag, limits.min, limits.max);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
 
 /** `10.0.0.1:8080` → `10-0-0-1-8080`: an instance id (a DNS label) that says where the instance is. */
 function defaultId(host: string, port: number): string {

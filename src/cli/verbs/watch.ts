@@ -32,10 +32,12 @@ export function watchCommand() {
         const stop = () => void client.close();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
-        for await (const event of client.watch(service)) {
+        const watch = client.watch(service);
+        await watch.ready;
+        console.error(`signpost: watching ${service ?? 'every service'} (Ctrl-C stops)`);
+        for await (const event of watch) {
           console.log(flags.json ? JSON.stringify(event) : `${new Date().toISOString()} ${describe(event)}`);
         }
-        if (!flags.json) console.error('signpost: watch ended');
       }),
     );
 }
