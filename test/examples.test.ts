@@ -1,4 +1,4 @@
-// Runs examples/provider.ts and examples/consumer.ts as real processes against an in-process Signpost.
+// Runs the examples (provider and consumer, the gRPC greeter's server and client) as real processes against an in-process Signpost.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,17 @@ function nextEvent<T extends RegistryEvent['type']>(type: T): Promise<Extract<Re
       if (event.type !== type) return;
       stop();
       resolve(event as Extract<RegistryEvent, { type: T }>);
+    });
+  });
+}
+
+/** The registration of instance `id` (subscribe before causing it). */
+function registered(id: string): Promise<RegistryEvent> {
+  return new Promise((resolve) => {
+    const stop = signpost.registry.onEvent((event) => {
+      if (event.type !== 'register' || event.instance.id !== id) return;
+      stop();
+      resolve(event);
     });
   });
 }
@@ -72,5 +83,27 @@ describe('examples', () => {
     expect(gone.id).toBe(instance.id);
     expect(reason).toBe('request');
     expect(await exited, provider.output()).toEqual([0, null]);
+  });
+
+  it('greeter servers register themselves; the greeter client reaches each of them round-robin through the signpost: resolver', async () => {
+    const env = { SIGNPOST_URL: `http://127.0.0.1:${signpost.http.port}` };
+    const servers = ['one', 'two'].map((name) => ({ name, registered: registered(name), process: run('greeter-server', { ...env, NAME: name }) }));
+    for (const server of servers) await beforeExit(server.registered, server.process);
+    expect((signpost.registry.instances('greeter') ?? []).map((instance) => instance.id).sort()).toEqual(['one', 'two']);
+
+    const caller = run('greeter-client', { ...env, COUNT: '6' });
+    const [code] = await once(caller, 'exit');
+    expect(code, caller.output()).toBe(0);
+    const from = [...caller.output().matchAll(/greeter-client #\d+: hello call \d+ \(from (\w+)\)/g)].map((match) => match[1]);
+    expect(from).toHaveLength(6);
+    expect(new Set(from)).toEqual(new Set(['one', 'two']));
+
+    for (const server of servers) {
+      const deregistered = nextEvent('deregister');
+      const exited = once(server.process, 'exit');
+      server.process.kill('SIGTERM');
+      expect((await beforeExit(deregistered, server.process)).instance.id).toBe(server.name);
+      expect(await exited, server.process.output()).toEqual([0, null]);
+    }
   });
 });
