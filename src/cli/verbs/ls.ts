@@ -2,13 +2,7 @@
 import type { InstanceRecord } from '../../client/types.ts';
 import { formatHostPort } from '../../config/parse.ts';
 import { action, clientCommand, clientOf, exit, type ConnectionOptions } from './connection.ts';
-import { table } from './table.ts';
-
-/** The note of the source that made the status what it is (a check's, a heartbeat's, maintenance's reason). */
-function noteOf(instance: InstanceRecord): string {
-  const source = Object.values(instance.health).find((health) => health.status === instance.status && health.note !== '');
-  return source?.note ?? '';
-}
+import { noteOf, table } from './format.ts';
 
 function expiresIn(instance: InstanceRecord, now: number): string {
   if (instance.expiresAt === null) return '-';

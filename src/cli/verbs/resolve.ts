@@ -3,7 +3,7 @@
 import { pickOrder } from '../../client/pick.ts';
 import { formatHostPort } from '../../config/parse.ts';
 import { action, clientCommand, clientOf, exit, type ConnectionOptions } from './connection.ts';
-import { table } from './table.ts';
+import { table } from './format.ts';
 
 export function resolveCommand() {
   return clientCommand('resolve', 'the healthy instances of a service, in pick order', { dns: true })

@@ -1,7 +1,8 @@
 // `signpost watch [SERVICE]`: one line per change as it happens, until Ctrl-C.
 import type { WatchEvent } from '../../client/types.ts';
 import { formatHostPort } from '../../config/parse.ts';
-import { action, clientCommand, clientOf, exit, type ConnectionOptions } from './connection.ts';
+import { action, clientCommand, clientOf, type ConnectionOptions } from './connection.ts';
+import { noteOf } from './format.ts';
 
 function describe(event: WatchEvent): string {
   switch (event.type) {
@@ -10,7 +11,7 @@ function describe(event: WatchEvent): string {
     case 'deregister':
       return `deregister ${event.service}/${event.id} (${event.reason === 'request' ? 'deregistered' : 'critical too long'})`;
     case 'health': {
-      const note = Object.values(event.instance.health).find((source) => source.status === event.instance.status)?.note;
+      const note = noteOf(event.instance);
       return `health ${event.service}/${event.id} ${event.previous} -> ${event.instance.status}${note ? ` (${note})` : ''}`;
     }
     case 'settings':

@@ -1,6 +1,0 @@
-/** Rows as aligned columns, the first row the header; the last column is not padded. */
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')).join('\n');
-}
-
