@@ -81,6 +81,22 @@ describe('register and keep alive', () => {
     expect(signpost.registry.get('status', 'status-1')!.status).toBe('passing');
   });
 
+  it('a ttl 0 registration is never renewed; a status it reports is refused (409) and said in an error event', async () => {
+    const keeper = client();
+    const errors: SignpostError[] = [];
+    keeper.on('error', (error: SignpostError) => errors.push(error));
+    const forever = await keeper.register(instance('forever', 'forever-1', 3007, { ttl: 0 }));
+    await keeper.register(instance('forever', 'leased-1', 3008, { ttl: 1 }));
+    expect(forever.expiresAt).toBeNull();
+    await forever.setStatus('warning', 'ignored');
+    expect(errors.map((error) => error.status)).toEqual([409]);
+    // Two more ticks renew the leased one; the ttl 0 one is not in them (it would be refused again).
+    await proxy.nextRequest(/^PUT \/v1\/heartbeats$/);
+    await proxy.nextRequest(/^PUT \/v1\/heartbeats$/);
+    expect(errors).toHaveLength(1);
+    expect(signpost.registry.get('forever', 'forever-1')!.status).toBe('passing');
+  });
+
   it('deregister() removes the instance; close() removes every registration of the client', async () => {
     const owner = client();
     const one = await owner.register(instance('bye', 'bye-1', 3003));

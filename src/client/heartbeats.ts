@@ -19,7 +19,7 @@ interface Lease {
   body: Record<string, unknown>;
   /** ttl/3, ms. */
   period: number;
-  /** Epoch ms when it should be renewed next; Infinity while a request for it is in flight. */
+  /** Epoch ms when it should be renewed next (Infinity: never, ttl 0). A tick in flight sets it again when it ends. */
   due: number;
   needsRegister: boolean;
   /** Bumped by setStatus; a renewal that carried version v settles the waiters up to v. */
@@ -46,6 +46,8 @@ export interface LeasesOptions {
 
 /** A period with jitter: 80-100% of it, so that many clients started together spread out. */
 const jittered = (period: number) => period * (0.8 + 0.2 * Math.random());
+/** How long a renewal may keep trying: its period (the next tick tries again), or the transport's default for a lease-less ttl 0. */
+const retryWithin = (period: number) => (Number.isFinite(period) ? period : undefined);
 
 export class Leases implements LeaseKeeper {
   readonly #transport: Transport;
@@ -75,7 +77,8 @@ export class Leases implements LeaseKeeper {
     const stored = reply.body as { service: string; id: string; ttl: number; expiresAt: string | null };
     const state: LeaseState = { status: 'passing', note: '', expiresAt: stored.expiresAt === null ? null : new Date(stored.expiresAt) };
     const registration = new Registration(this, stored, state);
-    const period = (stored.ttl * 1000) / 3;
+    // ttl 0: no lease, nothing to renew; a status reported is still sent (and refused by the server, 409).
+    const period = stored.ttl === 0 ? Infinity : (stored.ttl * 1000) / 3;
     const lease: Lease = {
       registration,
       state,
@@ -104,7 +107,7 @@ export class Leases implements LeaseKeeper {
     lease.state.note = note;
     const version = ++lease.version;
     const delivered = new Promise<void>((resolve) => lease.waiters.push({ version, resolve }));
-    if (lease.due !== Infinity) lease.due = 0;
+    lease.due = 0;
     this.#schedule();
     return delivered;
   }
@@ -156,8 +159,7 @@ export class Leases implements LeaseKeeper {
     const toRenew: Lease[] = [];
     for (const lease of this.#leases.values()) {
       // Renewing up to half a period early costs nothing, and keeps the leases of a process in one batch.
-      if (lease.due > now + lease.period / 2) continue;
-      lease.due = Infinity;
+      if (lease.due === Infinity || lease.due > now + lease.period / 2) continue;
       (lease.needsRegister ? toRegister : toRenew).push(lease);
     }
     const work = [...toRegister.map((lease) => this.#reregister(lease)), ...batches(toRenew).map((batch) => this.#renew(batch))];
@@ -176,7 +178,7 @@ export class Leases implements LeaseKeeper {
       status: state.status,
       ...(state.note === '' ? {} : { note: state.note }),
     }));
-    const retryFor = Math.min(...batch.map((lease) => lease.period));
+    const retryFor = retryWithin(Math.min(...batch.map((lease) => lease.period)));
     let results: BatchResult[];
     try {
       const reply = await this.#transport.request('PUT', '/v1/heartbeats', { instances }, retryFor);
@@ -201,7 +203,13 @@ export class Leases implements LeaseKeeper {
       if (result.error !== undefined) {
         const { service, id } = lease.registration;
         this.#options.report(new SignpostError('rejected', `heartbeat ${service}/${id}: ${result.error} ${result.message}`, { status: result.error, service, id }));
-        lease.due = now + (result.error === 503 ? Math.min(RETRY_MS, lease.period) : jittered(lease.period));
+        if (result.error === 503) {
+          lease.due = now + Math.min(RETRY_MS, lease.period);
+          return;
+        }
+        // Refused for good (403: not this token's service; 409: ttl 0): setStatus has its answer, and the error says why.
+        this.#delivered(lease, sent[index]);
+        lease.due = now + jittered(lease.period);
         return;
       }
       lease.state.expiresAt = new Date(result.expiresAt!);
@@ -214,7 +222,7 @@ export class Leases implements LeaseKeeper {
   async #reregister(lease: Lease): Promise<void> {
     const { service, id } = lease.registration;
     try {
-      const reply = await this.#transport.request('PUT', lease.path, lease.body, lease.period);
+      const reply = await this.#transport.request('PUT', lease.path, lease.body, retryWithin(lease.period));
       if (lease.closed) return;
       if (reply.status !== 200) {
         this.#options.report(rejection(reply, `register ${service}/${id} again`, { service, id }));

@@ -50,8 +50,9 @@ export class Registration {
 
   /**
    * Reports `warning` or `critical` (with a note readers of the API see), or `passing` again.
-   * Sent at once, and with every heartbeat after; resolves once the server has it. It never
-   * rejects: failures are retried, and emitted as the client's `error` events.
+   * Sent at once, and with every heartbeat after; resolves once the server has it, or has refused
+   * it for good (a token without rights on the service; ttl 0, which has no lease to report on).
+   * It never rejects: failures are retried, and emitted as the client's `error` events.
    */
   setStatus(status: ReportedStatus, note = ''): Promise<void> {
     return this.#keeper.setStatus(this, status, note);
