@@ -1,4 +1,4 @@
-// What signpost/client costs (issue 16):
+// What signpost/client costs:
 //  1. pick(): one call on a warm answer, over HTTP and over DNS, against the baseline of what an
 //     application did before the client (a resolveSrv and a weighted pick per call), and the
 //     requests and DNS queries the server saw meanwhile (none: no I/O on the hot path).
@@ -15,7 +15,7 @@ import { pickOrder, SignpostClient } from '../src/client/index.ts';
 import { startProxy } from '../test/helpers/proxy.ts';
 import { CLOCK_TICKS_PER_SECOND, cpuTicks, HOST, launchSignpost, markdownTable, NODE, ROOT, positiveInteger, stop, stopAll, stopOnInterrupt, textTable, track, writeSection } from './lib.ts';
 
-const HEADING = '## Client library: pick() and batched heartbeats (issue 16)';
+const HEADING = '## Client library: pick() and batched heartbeats';
 const WRITE = process.argv.includes('--write');
 const PICKS = positiveInteger('BENCH_PICKS', 1_000_000);
 const BASELINE_CALLS = 2_000;
