@@ -17,12 +17,12 @@ const callers: Array<InstanceType<typeof GreeterClient>> = [];
 const ROUND_ROBIN = { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }), 'grpc.enable_http_proxy': 0 };
 
 /** Starts a greeter answering with its name, and registers it. */
-async function greeter(name: string, service = 'greeter'): Promise<Registration> {
+async function greeter(name: string, service = 'greeter', registrar = client): Promise<Registration> {
   const server = new Server();
   server.addService(greeterService, { sayHello: (call: { request: { name: string } }, reply: (error: null, value: HelloReply) => void) => reply(null, { message: `hello ${call.request.name}`, from: name }) });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))));
   servers.push(server);
-  return client.register({ service, id: name, address: '127.0.0.1', port });
+  return registrar.register({ service, id: name, address: '127.0.0.1', port });
 }
 
 function caller(target: string, options: Record<string, unknown> = {}) {
@@ -127,21 +127,29 @@ describe('signpost: resolver', () => {
   });
 
   it('reopens the stream after the channel went idle (destroy, then updateResolution)', async () => {
-    const openWatches = async () => ((await (await fetch(`${signpost.url}/healthz`)).json()) as { watches: { open: number } }).watches.open;
-    await greeter('idle-1', 'idler');
-    const idler = caller(`signpost://127.0.0.1:${signpost.http.port}/idler`, { 'grpc.client_idle_timeout_ms': 1000 });
-    expect(await answers(idler, 2)).toEqual(new Set(['idle-1']));
-    const watching = await openWatches();
-    // Idle: grpc-js destroys the resolver; the next call resolves again.
-    const channel = idler.getChannel();
-    for (let state = channel.getConnectivityState(false); state !== connectivityState.IDLE; state = channel.getConnectivityState(false)) {
-      await new Promise((resolve) => channel.watchConnectivityState(state, Date.now() + 10_000, resolve));
+    // A server of its own: its open watches are this channel's stream and nothing else.
+    const own = await startTestSignpost();
+    const registrar = new SignpostClient({ url: own.url });
+    try {
+      const openWatches = async () => ((await (await fetch(`${own.url}/healthz`)).json()) as { watches: { open: number } }).watches.open;
+      await greeter('idle-1', 'idler', registrar);
+      const idler = caller(`signpost://127.0.0.1:${own.http.port}/idler`, { 'grpc.client_idle_timeout_ms': 1000 });
+      expect(await answers(idler, 2)).toEqual(new Set(['idle-1']));
+      expect(await openWatches()).toBe(1);
+      // Idle: grpc-js destroys the resolver; the next call resolves again.
+      const channel = idler.getChannel();
+      for (let state = channel.getConnectivityState(false); state !== connectivityState.IDLE; state = channel.getConnectivityState(false)) {
+        await new Promise((resolve) => channel.watchConnectivityState(state, Date.now() + 10_000, resolve));
+      }
+      // Its event stream was closed (the server sees it go)...
+      while ((await openWatches()) !== 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      // ...and the next call opens it again, following changes as before.
+      await greeter('idle-2', 'idler', registrar);
+      await settlesOn(idler, ['idle-1', 'idle-2']);
+      expect(await openWatches()).toBe(1);
+    } finally {
+      await registrar.close();
+      await own.close();
     }
-    // Its event stream was closed (the server sees one watch fewer)...
-    while ((await openWatches()) !== watching - 1) await new Promise((resolve) => setTimeout(resolve, 20));
-    // ...and the next call opens it again, following changes as before.
-    await greeter('idle-2', 'idler');
-    await settlesOn(idler, ['idle-1', 'idle-2']);
-    expect(await openWatches()).toBe(watching);
   });
 });
