@@ -155,7 +155,8 @@ describe('cache lifetime', () => {
   let shortProxy: TestProxy;
 
   beforeAll(async () => {
-    short = await startTestSignpost({ dnsTtl: 1 });
+    // Answers kept 3 s, refreshed after 2.25: a pick waits only if the process stalls 0.75 s.
+    short = await startTestSignpost({ dnsTtl: 3 });
     shortProxy = await startProxy(short.http.port);
     await register(short, 'api', 'api-1', { port: 9001 });
   });
