@@ -104,11 +104,10 @@ describe('signpost: resolver', () => {
     try {
       const lonely = caller('signpost:///lonely');
       expect(await answers(lonely, 3)).toEqual(new Set(['solo']));
-      proxy.setDown(true);
-      proxy.cut();
+      await proxy.cut();
       expect(await answers(lonely, 5)).toEqual(new Set(['solo']));
     } finally {
-      proxy.setDown(false);
+      await proxy.restore();
       if (previous === undefined) delete process.env.SIGNPOST_URL;
       else process.env.SIGNPOST_URL = previous;
     }
