@@ -3,7 +3,6 @@ import pino, { type Logger } from 'pino';
 import { addressMatcher } from './lib/addresses.ts';
 import { listenError } from './lib/system-errors.ts';
 import { flagName, resolveConfig, type SignpostConfig } from './config/flags.ts';
-import { serverNodeProblem } from './lib/node-version.ts';
 import { formatHostPort, type HostPort } from './config/parse.ts';
 import { createForwarder, type Forwarder } from './dns/forward/forwarder.ts';
 import { ResponseRateLimiter } from './dns/rrl.ts';
@@ -42,8 +41,6 @@ export interface StartOptions {
 }
 
 export async function startSignpost(partial: Partial<SignpostConfig> = {}, options: StartOptions = {}): Promise<Signpost> {
-  const tooOld = serverNodeProblem();
-  if (tooOld !== null) throw new Error(tooOld);
   const config = resolveConfig(partial);
   // Tokens never reach the logs, whatever logs a request's headers.
   const log = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'headers.authorization', 'authorization'] });

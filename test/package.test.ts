@@ -50,7 +50,10 @@ beforeAll(async () => {
   });
   for (const [name, text] of Object.entries(FILES)) writeFileSync(join(app, name), text);
   server = spawn(process.execPath, ['server.mjs', join(work, 'data')], { cwd: app, stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
+  const exited = once(server, 'exit').then(([code]) => {
+    throw new Error(`the embedded server exited (${code}) before it was ready; its error is above`);
+  });
+  const [line] = (await Promise.race([once(createInterface({ input: server.stdout! }), 'line'), exited])) as [string];
   ports = JSON.parse(line);
 }, 300_000);
 
@@ -69,6 +72,13 @@ describe('installed from the tarball', () => {
       expect(existsSync(join(installed, file)), file).toBe(true);
     }
     expect(existsSync(join(installed, 'src'))).toBe(false);
+  });
+
+  it('embeds the server, web console included (its files are copied beside the compiled code)', async () => {
+    const page = await fetch(`http://127.0.0.1:${ports.http}/ui/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect((await fetch(`http://127.0.0.1:${ports.http}/ui/vendor/lit-html/lit-html.js`)).status).toBe(200);
   });
 
   it(`runs the client and the gRPC resolver on Node ${execFileSync(CLIENT_NODE, ['--version'], { encoding: 'utf8' }).trim()} against the embedded server`, async () => {
@@ -98,7 +108,7 @@ describe('installed from the tarball', () => {
     }
   });
 
-  it.skipIf(!OLD_NODE)('`signpost serve` on a Node too old for the server: one line, exit status 1', async () => {
+  it.skipIf(!OLD_NODE)('`signpost serve` on a Node too old for the server: one line, exit status 1; importing the server says why', async () => {
     const child = spawn(join(app, 'node_modules/.bin/signpost'), ['serve', '--store', 'memory', '--http', '127.0.0.1:0', '--dns', '127.0.0.1:0'], {
       cwd: app,
       env: { PATH: [join(OLD_NODE!, '..'), systemPath].join(delimiter) },
@@ -107,7 +117,10 @@ describe('installed from the tarball', () => {
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
-    expect(stderr).toMatch(new RegExp(`^signpost: the Signpost server needs Node ${SERVER_NODE.major}\\.${SERVER_NODE.minor} or newer; this is Node v20\\.[\\d.]+ \\(the client runs on Node 20\\)\\n$`));
+    const tooOld = `the Signpost server needs Node ${SERVER_NODE.major}\\.${SERVER_NODE.minor} or newer; this is Node v20\\.[\\d.]+ \\(the client runs on Node 20\\)`;
+    expect(stderr).toMatch(new RegExp(`^signpost: ${tooOld}\\n$`));
+    const embedded = await run(OLD_NODE!, ['--input-type=module', '-e', "await import('signpost').catch((error) => console.log(error.message))"], { cwd: app });
+    expect(embedded.stdout).toMatch(new RegExp(`^${tooOld}\\n$`));
   });
 
   it('types: a consumer type-checks against the three entry points, and a wrong use is an error', async () => {

@@ -1,6 +1,7 @@
-// The Node the server needs: node:sqlite without a flag (22.13) and dns2 (22). The client and the
-// CLI's client commands need only Node 20; this is checked where the server starts.
-export const SERVER_NODE = { major: 22, minor: 13 } as const;
+// The Node the server needs: node:module's findPackageJSON (22.14, the web console finds its vendor
+// files with it), node:sqlite without a flag (22.13), dns2 (22). The client and the CLI's client
+// commands need only Node 20; this is checked where the server starts.
+export const SERVER_NODE = { major: 22, minor: 14 } as const;
 
 /** Null when this Node can run the server, else why not, in one sentence. */
 export function serverNodeProblem(version = process.versions.node): string | null {
