@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadPort } from './helpers/proxy.ts';
 import { runCli } from './helpers/process.ts';
-import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
+import { NO_OVERLOAD_GUARD, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const TOKEN = 'web-team-cccccccccccccccccccc';
@@ -44,7 +44,7 @@ const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, {
 
 beforeAll(async () => {
   writeFileSync(join(dir, 'tokens'), `${TOKEN} web\n`);
-  [signpost, guarded] = await Promise.all([startTestSignpost(), startTestSignpost({ tokenFile: join(dir, 'tokens') })]);
+  [signpost, guarded] = await Promise.all([startTestSignpost(NO_OVERLOAD_GUARD), startTestSignpost({ ...NO_OVERLOAD_GUARD, tokenFile: join(dir, 'tokens') })]);
 });
 
 afterAll(async () => {

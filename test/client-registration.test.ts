@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SignpostClient, SignpostError } from '../src/client/index.ts';
 import { deadPort, startProxy, type TestProxy } from './helpers/proxy.ts';
 import { failure } from './helpers/failure.ts';
-import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
+import { NO_OVERLOAD_GUARD, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 let signpost: TestSignpost;
 let proxy: TestProxy;
@@ -22,7 +22,7 @@ function client(options: ConstructorParameters<typeof SignpostClient>[0] = {}): 
 const instance = (service: string, id: string, port: number, extra: Record<string, unknown> = {}) => ({ service, id, address: '127.0.0.1', port, ...extra });
 
 beforeAll(async () => {
-  signpost = await startTestSignpost();
+  signpost = await startTestSignpost(NO_OVERLOAD_GUARD);
   proxy = await startProxy(signpost.http.port);
 });
 
@@ -125,7 +125,7 @@ describe('servers that fail', () => {
   });
 
   it('moves heartbeats to another server when its server goes away, and registers there', async () => {
-    const other = await startTestSignpost();
+    const other = await startTestSignpost(NO_OVERLOAD_GUARD);
     const otherProxy = await startProxy(other.http.port);
     try {
       const pair = client({ url: [proxy.url, otherProxy.url] });
@@ -142,7 +142,7 @@ describe('servers that fail', () => {
   });
 
   it('waits out Retry-After on 429 and then succeeds', async () => {
-    const limited = await startTestSignpost({ httpWriteRateLimit: 1, rateLimitExempt: [] });
+    const limited = await startTestSignpost({ ...NO_OVERLOAD_GUARD, httpWriteRateLimit: 1, rateLimitExempt: [] });
     try {
       const patient = new SignpostClient({ url: limited.url });
       // Three writes at once against one a second: two wait for the Retry-After the server sends.

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Picker, pickOrder, SignpostClient, SignpostError, type ServiceInstance } from '../src/client/index.ts';
 import { startProxy, type TestProxy } from './helpers/proxy.ts';
 import { failure } from './helpers/failure.ts';
-import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
+import { NO_OVERLOAD_GUARD, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 let signpost: TestSignpost;
 let proxy: TestProxy;
@@ -31,7 +31,7 @@ const summary = (instances: readonly ServiceInstance[]) =>
   instances.map(({ id, address, port, priority, weight, target }) => ({ id, address, port, priority, weight, target })).sort((a, b) => a.id.localeCompare(b.id));
 
 beforeAll(async () => {
-  signpost = await startTestSignpost({ domain: 'corp.test' });
+  signpost = await startTestSignpost({ ...NO_OVERLOAD_GUARD, domain: 'corp.test' });
   proxy = await startProxy(signpost.http.port);
   http = new SignpostClient({ url: proxy.url, domain: 'corp.test' });
   dns = new SignpostClient({ url: proxy.url, dns: `127.0.0.1:${signpost.dns.port}`, domain: 'corp.test' });
@@ -156,7 +156,7 @@ describe('cache lifetime', () => {
 
   beforeAll(async () => {
     // Answers kept 3 s, refreshed after 2.25: a pick waits only if the process stalls 0.75 s.
-    short = await startTestSignpost({ dnsTtl: 3 });
+    short = await startTestSignpost({ ...NO_OVERLOAD_GUARD, dnsTtl: 3 });
     shortProxy = await startProxy(short.http.port);
     await register(short, 'api', 'api-1', { port: 9001 });
   });

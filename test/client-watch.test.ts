@@ -9,14 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignpostClient, type WatchEvent } from '../src/client/index.ts';
 import { startProxy, type TestProxy } from './helpers/proxy.ts';
-import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
+import { NO_OVERLOAD_GUARD, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 let signpost: TestSignpost;
 let proxy: TestProxy;
 let client: SignpostClient;
 
 beforeAll(async () => {
-  signpost = await startTestSignpost();
+  signpost = await startTestSignpost(NO_OVERLOAD_GUARD);
   proxy = await startProxy(signpost.http.port);
   client = new SignpostClient({ url: proxy.url });
 });
@@ -96,7 +96,7 @@ describe('watch', () => {
 
   it('says reset when the server restarted and cannot replay the gap, then goes on', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'signpost-watch-'));
-    let first: TestSignpost | undefined = await startTestSignpost({ store: 'sqlite', dataDir });
+    let first: TestSignpost | undefined = await startTestSignpost({ ...NO_OVERLOAD_GUARD, store: 'sqlite', dataDir });
     let second: TestSignpost | undefined;
     const front = await startProxy(first.http.port);
     const watcher = new SignpostClient({ url: front.url });
@@ -109,7 +109,7 @@ describe('watch', () => {
       expect((await take(watch, 1)).map(describeEvent)).toEqual(['register before']);
       await first.close();
       first = undefined;
-      second = await startTestSignpost({ store: 'sqlite', dataDir });
+      second = await startTestSignpost({ ...NO_OVERLOAD_GUARD, store: 'sqlite', dataDir });
       front.retarget(second.http.port);
       expect((await take(watch, 1)).map(describeEvent)).toEqual(['reset']);
       await second.register('durable', 'after', { address: '10.0.0.4', port: 2 });

@@ -6,7 +6,7 @@ import { SignpostClient, type Registration } from '../src/client/index.ts';
 import '../src/grpc/index.ts';
 import { GreeterClient, greeterService, type HelloReply } from '../examples/greeter.ts';
 import { startProxy, type TestProxy } from './helpers/proxy.ts';
-import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
+import { NO_OVERLOAD_GUARD, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 let signpost: TestSignpost;
 let proxy: TestProxy;
@@ -55,7 +55,7 @@ async function settlesOn(greeterClient: InstanceType<typeof GreeterClient>, expe
 }
 
 beforeAll(async () => {
-  signpost = await startTestSignpost();
+  signpost = await startTestSignpost(NO_OVERLOAD_GUARD);
   proxy = await startProxy(signpost.http.port);
   client = new SignpostClient({ url: signpost.url });
 });
@@ -127,7 +127,7 @@ describe('signpost: resolver', () => {
 
   it('reopens the stream after the channel went idle (destroy, then updateResolution)', async () => {
     // A server of its own: its open watches are this channel's stream and nothing else.
-    const own = await startTestSignpost();
+    const own = await startTestSignpost(NO_OVERLOAD_GUARD);
     const registrar = new SignpostClient({ url: own.url });
     try {
       const openWatches = async () => ((await (await fetch(`${own.url}/healthz`)).json()) as { watches: { open: number } }).watches.open;

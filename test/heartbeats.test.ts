@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIMITS } from '../src/config/limits.ts';
-import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
+import { NO_OVERLOAD_GUARD, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 const WEB = 'web-team-cccccccccccccccccccc';
 const READER = 'reader-dddddddddddddddddddd';
@@ -16,8 +16,7 @@ let guarded: TestSignpost;
 
 beforeAll(async () => {
   writeFileSync(tokenFile, `${WEB} web,web-*\n${READER} read\n`);
-  // The in-process registrations below block the event loop for a moment: no overload guard here.
-  [open, guarded] = await Promise.all([startTestSignpost({ httpMaxEventLoopDelay: 0 }), startTestSignpost({ tokenFile })]);
+  [open, guarded] = await Promise.all([startTestSignpost(NO_OVERLOAD_GUARD), startTestSignpost({ ...NO_OVERLOAD_GUARD, tokenFile })]);
 });
 
 afterAll(async () => {

@@ -27,6 +27,13 @@ export interface TestSignpost extends Signpost {
   nextEvent(predicate: (event: RegistryEvent) => boolean): Promise<RegistryEvent>;
 }
 
+/**
+ * For tests of something other than overload: an in-process server shares the event loop with the
+ * test and its clients, and on a loaded machine the overload guard (503 while the loop lags over
+ * --http-max-event-loop-delay) would refuse requests the test means to make.
+ */
+export const NO_OVERLOAD_GUARD = { httpMaxEventLoopDelay: 0 } as const;
+
 export async function startTestSignpost(config: Partial<SignpostConfig> = {}): Promise<TestSignpost> {
   const signpost = await startSignpost({
     dns: { host: '127.0.0.1', port: 0 },
