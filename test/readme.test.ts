@@ -81,13 +81,18 @@ const RUN: Record<string, { mountNamespace?: boolean; checks: Check[] }> = {
   'Quick start': {
     checks: [
       { command: /^npm install && npm start$/, ready: /"signpost ready"/ },
-      { command: /^curl -X PUT http:\/\/127\.0\.0\.1:8500\/v1\/services\/web\/instances\/web-1 -H/, output: /"id":"web-1".*"status":"passing"/ },
-      { command: /^curl -X PUT http:\/\/127\.0\.0\.1:8500\/v1\/services\/web\/instances\/web-1\/heartbeat$/, output: /\{"status":"passing","expiresAt":"/ },
+      { command: /^npx signpost register web 10\.0\.0\.1:8080 --id web-1 /, ready: /^registered web\/web-1 at 10\.0\.0\.1:8080/m },
       { command: /^dig @127\.0\.0\.1 -p 8600 web\.service\.local SRV$/, output: /status: NOERROR[\s\S]*web\.service\.local\.\s+5\s+IN\s+SRV\s+0 10 8080 web-1\.web\.instance\.local\./ },
       { command: /^dig @127\.0\.0\.1 -p 8600 _web\._tcp\.service\.local SRV \+short$/, output: /^0 10 8080 web-1\.web\.instance\.local\.\n$/ },
       { command: /^dig @127\.0\.0\.1 -p 8600 web-1\.web\.instance\.local TXT \+short$/, output: /^"version=2\.1\.0"\n$/ },
-      { command: /^npm run example:provider$/, ready: /registered hello\// },
+      { command: /^npx signpost ls web$/, output: /^web-1\s+10\.0\.0\.1:8080\s+0\s+10\s+passing\s+\d+s\s+v2/m },
+      { command: /^npx signpost watch$/, ready: /^signpost: watching every service/m },
+      { command: /^curl -X PUT http:\/\/127\.0\.0\.1:8500\/v1\/services\/api\/instances\/api-1 -H/, output: /"id":"api-1".*"status":"passing"/ },
+      { command: /^curl -X PUT http:\/\/127\.0\.0\.1:8500\/v1\/services\/api\/instances\/api-1\/heartbeat$/, output: /\{"status":"passing","expiresAt":"/ },
+      { command: /^npm run example:provider$/, ready: /registered as hello\// },
       { command: /^npm run example:consumer$/, output: /consumer #1 hello-\d+\.hello\.instance\.local -> 127\.0\.0\.1:\d+: 200/ },
+      { command: /^npm run example:greeter-server$/, ready: /greeter greeter-\d+ serving on 127\.0\.0\.1:\d+, registered/ },
+      { command: /^npm run example:greeter-client$/, output: /greeter-client #1: hello call 1 \(from greeter-\d+\)/ },
     ],
   },
   'Using Signpost as the system resolver': {
