@@ -4,7 +4,12 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHttpApp } from '../src/http/app.ts';
+import { Registry } from '../src/registry/registry.ts';
+import { MemoryStore } from '../src/store/memory.ts';
+import { WatchHub } from '../src/watch/hub.ts';
 import { eventually } from './helpers/wait.ts';
 import { decode, query, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
@@ -318,6 +323,26 @@ describe('HTTP abuse', () => {
     await closed(socket);
     clearInterval(trickle);
     expect(answered).not.toMatch(/^HTTP\/1\.1 2/);
+  });
+});
+
+describe('overload guard at start-up', () => {
+  it('does not shed the first requests because start-up blocked the event loop', async () => {
+    const registry = new Registry(new MemoryStore(), { gracePeriod: 60, onlyPassing: false });
+    const watches = new WatchHub(registry, { maxWatches: 16, historySize: 100, serialise: (event) => event.type });
+    const app = buildHttpApp({ registry, watches, logger: pino({ level: 'silent' }), isDnsUp: () => true, limits: { httpMaxEventLoopDelay: 50 } });
+    try {
+      await app.ready();
+      // Start-up work holding the loop for many of the guard's 50 ms samples, as opening a store can.
+      const until = performance.now() + 400;
+      while (performance.now() < until);
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as net.AddressInfo;
+      expect((await fetch(`http://127.0.0.1:${port}/v1/services`)).status).toBe(200);
+    } finally {
+      await app.close();
+      await registry.close();
+    }
   });
 });
 

@@ -1,15 +1,14 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import underPressure from '@fastify/under-pressure';
 import type { Logger } from 'pino';
 import { addressMatcher } from '../lib/addresses.ts';
 import { resolveConfig, type SignpostConfig } from '../config/flags.ts';
-import { ABUSE_LIMITS } from '../config/limits.ts';
 import { consulRoutes, unsupportedConsulCall } from '../consul/plugin.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { WatchHub } from '../watch/hub.ts';
 import { installAuth } from './auth.ts';
 import { HttpError, installErrorHandler } from './errors.ts';
+import { installOverloadGuard } from './overload.ts';
 import { healthRoutes } from './routes/health.ts';
 import { heartbeatRoutes } from './routes/heartbeats.ts';
 import { instanceRoutes } from './routes/instances.ts';
@@ -115,19 +114,7 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
     else parseJson(request, body as string, done);
   });
   installErrorHandler(app, { lingerMs: limits.httpRequestTimeout, maxBody: limits.httpMaxBody, unsupported: unsupportedConsulCall });
-  if (limits.httpMaxEventLoopDelay > 0) {
-    // Sheds HTTP load (503, Retry-After) while the event loop lags, so DNS, which shares it, keeps answering.
-    app.register(underPressure, {
-      maxEventLoopDelay: limits.httpMaxEventLoopDelay,
-      retryAfter: ABUSE_LIMITS.overloadRetryAfterSeconds,
-      sampleInterval: Math.max(10, Math.min(1000, limits.httpMaxEventLoopDelay)),
-      customError: class Overloaded extends HttpError {
-        constructor() {
-          super(503, 'server overloaded; retry later');
-        }
-      },
-    });
-  }
+  if (limits.httpMaxEventLoopDelay > 0) installOverloadGuard(app, limits.httpMaxEventLoopDelay);
   const exempt = addressMatcher(limits.rateLimitExempt);
   if (limits.httpWriteRateLimit > 0) {
     app.register(rateLimit, {
