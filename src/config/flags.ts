@@ -164,7 +164,7 @@ export const FLAGS = {
   httpKeepAliveTimeout: duration('an idle kept-alive HTTP connection is closed', '5s'),
   httpWriteRateLimit: integer('N', 'writes (PUT, DELETE) per second per client address; past it, 429 with `Retry-After`; 0 = no limit', '100', 0, 1_000_000),
   httpMaxEventLoopDelay: duration(
-    'HTTP answers 503 with `Retry-After` while the event loop lags more than this, so DNS keeps answering; `/healthz` is exempt; 0 = off',
+    'HTTP answers 503 with `Retry-After` while the event loop lags more than this, so DNS keeps answering (judged from two samples after listening, so start-up work is not shed); `/healthz` is exempt; 0 = off',
     '1s',
     true,
   ),
