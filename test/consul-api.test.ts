@@ -250,6 +250,23 @@ describe('Consul API: blocking queries', () => {
     await register('later', 'later-1');
     expect(await (await later).json()).toHaveLength(1);
   });
+
+  it('wakes a held read of one service with a 404 when it is deregistered, and refuses a bad flag before holding', async () => {
+    await register('gone', 'gone-1');
+    const first = await call('GET', '/v1/agent/service/gone-1');
+    const held = call('GET', `/v1/agent/service/gone-1?index=${index(first)}&wait=5m`);
+    // Another read holds the same way; answering it proves the first is already waiting.
+    const other = call('GET', `/v1/health/service/gone?index=${index(await call('GET', '/v1/health/service/gone'))}&wait=5m`);
+    expect((await call('PUT', '/v1/agent/service/deregister/gone-1')).status).toBe(200);
+    expect(await (await other).json()).toEqual([]);
+    const woken = await held;
+    expect(woken.status).toBe(404);
+    expect(await woken.text()).toContain('gone-1');
+
+    const bad = await call('GET', `/v1/health/service/gone?passing=maybe&index=${index(first)}&wait=5m`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('passing');
+  });
 });
 
 describe('Consul API: tokens', () => {

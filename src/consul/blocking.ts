@@ -55,13 +55,21 @@ export class BlockingReads {
     const minIndex = parseIndex(query.index);
     const wait = parseWait(query.wait);
     const key = keyOf(request);
-    const json = () => this.#render(key, read);
+    // A render may throw (the instance a read names was removed meanwhile): that is a change to answer
+    // with, not an error inside the watch hub's dispatch.
+    const json = () => {
+      try {
+        return this.#render(key, read);
+      } catch {
+        return undefined;
+      }
+    };
     const index = () => this.#indexes.of(read.kind, read.service);
     const byHash = read.hash !== undefined && query.hash !== undefined && query.hash !== '';
     const held = byHash ? query.hash === read.hash!(read.render()) : minIndex > 0 && index() === minIndex;
     if (held) {
-      if (!this.#watches.acquire()) throw new ConsulError(503, `too many open watches (${this.#watches.max}); retry later`);
       const before = json();
+      if (!this.#watches.acquire()) throw new ConsulError(503, `too many open watches (${this.#watches.max}); retry later`);
       const closed = new AbortController();
       const onClose = () => closed.abort();
       request.raw.once('close', onClose);
