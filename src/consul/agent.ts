@@ -140,11 +140,7 @@ export async function agentRoutes(app: FastifyInstance, context: ConsulContext) 
   app.get('/v1/agent/services', { config, schema: { querystring: schemas.readQuery, response: { 200: schemas.agentServicesJson } } }, (request, reply) =>
     reads.answer(request, reply, {
       kind: 'agent',
-      render: () => {
-        const all = [...registry.allInstances()].sort(byServiceAndId);
-        const shared = sharedIds(all);
-        return Object.fromEntries(all.map((instance) => [shared.has(instance.id) ? `${instance.service}/${instance.id}` : instance.id, agentService(instance, node)]));
-      },
+      render: () => agentMap(registry.allInstances(), (instance) => [[instance.id, agentService(instance, node)]]),
     }),
   );
 
@@ -173,14 +169,7 @@ export async function agentRoutes(app: FastifyInstance, context: ConsulContext) 
   app.get('/v1/agent/checks', { config, schema: { querystring: schemas.readQuery, response: { 200: schemas.checkMapJson } } }, (request, reply) =>
     reads.answer(request, reply, {
       kind: 'agent',
-      render: () => {
-        const all = [...registry.allInstances()].sort(byServiceAndId);
-        const shared = sharedIds(all);
-        const entries = all.flatMap((instance) =>
-          serviceChecks(instance, node).map((check) => [shared.has(instance.id) ? `${instance.service}/${check.CheckID}` : check.CheckID, check] as const),
-        );
-        return Object.fromEntries(entries);
-      },
+      render: () => agentMap(registry.allInstances(), (instance) => serviceChecks(instance, node).map((check) => [check.CheckID, check])),
     }),
   );
 
@@ -228,10 +217,18 @@ function byServiceAndId(a: Instance, b: Instance): number {
   return a.service === b.service ? a.id.localeCompare(b.id) : a.service.localeCompare(b.service);
 }
 
-/** IDs registered (natively) under more than one service: keyed `<service>/<ID>` in the agent's maps. */
-function sharedIds(instances: readonly Instance[]): Set<string> {
+/**
+ * One of the agent's maps (services, checks), ordered by service then ID. Consul keys them by ID alone;
+ * an ID registered (natively) under more than one service is keyed `<service>/<key>` instead, so no entry hides another.
+ */
+function agentMap<T>(instances: Iterable<Instance>, entriesOf: (instance: Instance) => Array<[key: string, value: T]>): Record<string, T> {
+  const all = [...instances].sort(byServiceAndId);
   const seen = new Set<string>();
   const shared = new Set<string>();
-  for (const instance of instances) (seen.has(instance.id) ? shared : seen).add(instance.id);
-  return shared;
+  for (const instance of all) (seen.has(instance.id) ? shared : seen).add(instance.id);
+  const map: Record<string, T> = {};
+  for (const instance of all) {
+    for (const [key, value] of entriesOf(instance)) map[shared.has(instance.id) ? `${instance.service}/${key}` : key] = value;
+  }
+  return map;
 }

@@ -42,36 +42,31 @@ export async function catalogRoutes(app: FastifyInstance, context: ConsulContext
     }),
   );
 
-  app.get<{ Params: NameParams; Querystring: ReadQuery }>('/v1/catalog/service/:name', read(schemas.serviceNodesJson, schemas.nameParams), (request, reply) => {
-    const name = serviceName(request.params.name);
-    return reads.answer(request, reply, {
-      kind: 'catalog',
-      service: name,
-      render: () => instancesOf(name, request.query).map((instance) => serviceNode(instance, node)),
+  /**
+   * A read of one service's instances. `rendererFor` checks the query before anything waits (a bad
+   * flag is a 400 at once) and returns what renders the instances `?tag=` and `?node-meta=` leave.
+   */
+  const serviceRead = (
+    url: string,
+    response: object,
+    kind: 'catalog' | 'health',
+    rendererFor: (query: ReadQuery) => (instances: Instance[]) => unknown,
+  ) =>
+    app.get<{ Params: NameParams; Querystring: ReadQuery }>(url, read(response, schemas.nameParams), (request, reply) => {
+      const name = serviceName(request.params.name);
+      const render = rendererFor(request.query);
+      return reads.answer(request, reply, { kind, service: name, render: () => render(instancesOf(name, request.query)) });
     });
+
+  serviceRead('/v1/catalog/service/:name', schemas.serviceNodesJson, 'catalog', () => (instances) => instances.map((instance) => serviceNode(instance, node)));
+
+  // Consul's ?passing drops an entry when any of its checks is not passing (maintenance included).
+  serviceRead('/v1/health/service/:name', schemas.healthEntriesJson, 'health', (query) => {
+    const passing = query.passing === undefined ? false : parseFlag(query.passing, 'passing');
+    return (instances) => instances.filter((instance) => !passing || instance.status === 'passing').map((instance) => healthEntry(instance, node));
   });
 
-  app.get<{ Params: NameParams; Querystring: ReadQuery }>('/v1/health/service/:name', read(schemas.healthEntriesJson, schemas.nameParams), (request, reply) => {
-    const name = serviceName(request.params.name);
-    const passing = request.query.passing === undefined ? false : parseFlag(request.query.passing, 'passing');
-    return reads.answer(request, reply, {
-      kind: 'health',
-      service: name,
-      // Consul's ?passing drops an entry when any of its checks is not passing (maintenance included).
-      render: () => instancesOf(name, request.query)
-        .filter((instance) => !passing || instance.status === 'passing')
-        .map((instance) => healthEntry(instance, node)),
-    });
-  });
-
-  app.get<{ Params: NameParams; Querystring: ReadQuery }>('/v1/health/checks/:name', read(schemas.checksJson, schemas.nameParams), (request, reply) => {
-    const name = serviceName(request.params.name);
-    return reads.answer(request, reply, {
-      kind: 'health',
-      service: name,
-      render: () => instancesOf(name, request.query).flatMap((instance) => serviceChecks(instance, node)),
-    });
-  });
+  serviceRead('/v1/health/checks/:name', schemas.checksJson, 'health', () => (instances) => instances.flatMap((instance) => serviceChecks(instance, node)));
 
   app.get('/v1/catalog/datacenters', read(schemas.stringsJson), (request, reply) => reads.answer(request, reply, { kind: 'fixed', render: () => [node.datacenter] }));
 
