@@ -9,10 +9,12 @@ export interface ConnectionOptions {
   dns?: string;
   domain: string;
   token?: string;
+  /** Print JSON rather than text, for commands that take --json. */
+  json?: boolean;
 }
 
-/** A client command with --server and --token (and --dns/--domain when it resolves). */
-export function clientCommand(name: string, description: string, { dns = false } = {}): Command {
+/** A client command with --server and --token (and --dns/--domain when it resolves, --json when it prints JSON on request). */
+export function clientCommand(name: string, description: string, { dns = false, json }: { dns?: boolean; json?: string } = {}): Command {
   const command = new Command(name)
     .description(description)
     .addOption(new Option('--server <url>', "Signpost's HTTP API; several comma-separated to fail over").env('SIGNPOST_URL').default(DEFAULT_URL))
@@ -22,6 +24,7 @@ export function clientCommand(name: string, description: string, { dns = false }
       .addOption(new Option('--dns <host:port>', "ask Signpost's DNS listener (default: the HTTP API, which gives the same instances)").env('SIGNPOST_DNS'))
       .addOption(new Option('--domain <name>', "Signpost's --domain, for DNS names").env('SIGNPOST_DOMAIN').default('local'));
   }
+  if (json !== undefined) command.option('--json', json);
   return command;
 }
 

@@ -11,11 +11,10 @@ function expiresIn(instance: InstanceRecord, now: number): string {
 }
 
 export function lsCommand() {
-  return clientCommand('ls', 'list the services, or the instances of one')
+  return clientCommand('ls', 'list the services, or the instances of one', { json: 'print the API answer as JSON' })
     .argument('[service]', 'a service: list its instances, healthy or not')
-    .option('--json', 'print the API answer as JSON')
     .action(
-      action(async (service: string | undefined, flags: ConnectionOptions & { json?: boolean }) => {
+      action(async (service: string | undefined, flags: ConnectionOptions) => {
         const client = clientOf(flags);
         if (service === undefined) {
           const services = await client.services();

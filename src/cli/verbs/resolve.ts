@@ -6,12 +6,11 @@ import { action, clientCommand, clientOf, exit, type ConnectionOptions } from '.
 import { table } from './format.ts';
 
 export function resolveCommand() {
-  return clientCommand('resolve', 'the healthy instances of a service, in pick order', { dns: true })
+  return clientCommand('resolve', 'the healthy instances of a service, in pick order', { dns: true, json: 'print the instances as JSON' })
     .argument('<service>', 'service name')
     .option('--tag <tag>', 'only instances with this tag')
-    .option('--json', 'print the instances as JSON')
     .action(
-      action(async (service: string, flags: ConnectionOptions & { tag?: string; json?: boolean }) => {
+      action(async (service: string, flags: ConnectionOptions & { tag?: string }) => {
         const client = clientOf(flags);
         const instances = pickOrder(await client.resolve(service, { tag: flags.tag }));
         if (instances.length === 0) exit(`no healthy instance of service ${service.toLowerCase()}${flags.tag ? ` with tag ${flags.tag.toLowerCase()}` : ''}`);

@@ -22,11 +22,10 @@ function describe(event: WatchEvent): string {
 }
 
 export function watchCommand() {
-  return clientCommand('watch', 'print changes as they happen (all services, or one) until Ctrl-C')
+  return clientCommand('watch', 'print changes as they happen (all services, or one) until Ctrl-C', { json: 'one JSON event a line' })
     .argument('[service]', 'only this service')
-    .option('--json', 'one JSON event a line')
     .action(
-      action(async (service: string | undefined, flags: ConnectionOptions & { json?: boolean }) => {
+      action(async (service: string | undefined, flags: ConnectionOptions) => {
         const client = clientOf(flags);
         // Fail now, in one line, if the server cannot be reached or refuses the token; later outages are retried.
         await client.services();
