@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.ts';
 import { eventually } from './helpers/wait.ts';
@@ -274,10 +275,13 @@ describe('Consul API: tokens', () => {
   let dir: string;
   const WRITE = 'web-writer-token-0123456789';
   const READ = 'reader-token-0123456789abc';
+  const logged: string[] = [];
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'signpost-consul-tokens-'));
     writeFileSync(join(dir, 'tokens'), `${WRITE} web\n${READ} read\n`);
-    signpost = await startTestSignpost({ ...QUIET, tokenFile: join(dir, 'tokens'), readRequiresToken: true });
+    // Every request is logged (debug), into `logged`: a token must never appear there.
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void logged.push(line) });
+    signpost = await startTestSignpost({ ...QUIET, tokenFile: join(dir, 'tokens'), readRequiresToken: true }, { logger });
   });
   afterAll(async () => {
     await signpost?.close();
@@ -307,6 +311,18 @@ describe('Consul API: tokens', () => {
     expect((await client(signpost)('GET', '/v1/catalog/services')).status).toBe(403);
     expect((await client(signpost, { authorization: `Bearer ${READ}` })('GET', '/v1/catalog/services')).status).toBe(200);
     expect((await client(signpost)('GET', `/v1/health/service/web?token=${READ}`)).status).toBe(200);
+
+    // Calls outside the subset and wrong methods get Consul's answers, not the native bearer check's 401.
+    const unsupported = await client(signpost)('PUT', `/v1/catalog/register?token=${WRITE}`, {});
+    expect(unsupported.status).toBe(404);
+    expect(await unsupported.text()).toContain('is not supported');
+    const wrongMethod = await client(signpost, { 'x-consul-token': WRITE })('POST', '/v1/agent/service/register', body);
+    expect(wrongMethod.status).toBe(405);
+
+    // Requests are logged, and no token with them, whichever way it came.
+    const log = logged.join('');
+    expect(log).toContain('/v1/agent/service/maintenance/web?enable=true&token=redacted');
+    for (const token of [WRITE, READ]) expect(log).not.toContain(token);
   });
 });
 

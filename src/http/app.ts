@@ -73,10 +73,23 @@ class RequestLog extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     // By route pattern, so instance ids stay out of labels; refusals by the guards (401, 429, 503) included.
     this.#metrics?.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-    const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    const line = { method: request.method, url: urlForLog(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (error) request.log.error({ ...line, err: error }, 'request failed');
     else request.log.debug(line, 'request');
   }
+}
+
+/**
+ * The request's URL as logged. Consul clients may send their token as `?token=`; like the
+ * Authorization header, it never reaches the log.
+ */
+function urlForLog(url: string): string {
+  const start = url.indexOf('?');
+  if (start === -1 || !url.includes('token', start)) return url;
+  const query = new URLSearchParams(url.slice(start + 1));
+  if (!query.has('token')) return url;
+  query.set('token', 'redacted');
+  return `${url.slice(0, start)}?${query}`;
 }
 
 /** The HTTP API: a thin layer over the registry. Not listening yet; the caller decides where. */
@@ -126,7 +139,7 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
         new HttpError(429, `too many writes from this address: at most ${context.max} a second; retry after ${context.after}`),
     });
   }
-  installAuth(app, { tokens, readRequiresToken: limits.readRequiresToken });
+  installAuth(app, { tokens, readRequiresToken: limits.readRequiresToken, foreignCall: (method, url) => unsupportedConsulCall(method, url) !== undefined });
   app.register(instanceRoutes, { registry });
   app.register(heartbeatRoutes, { registry, httpMaxBody: limits.httpMaxBody });
   app.register(serviceRoutes, { registry, watches, answerTtl: answerTtl ?? defaults.dnsTtl });

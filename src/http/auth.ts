@@ -17,21 +17,26 @@ declare module 'fastify' {
     /** Open without a token whatever the settings: holds no registry data and changes nothing. */
     tokenFree?: boolean;
   }
+  interface FastifyRequest {
+    /** The grant of the request's token, for routes that write several services (absent: no token file). */
+    grant?: Grant;
+  }
 }
 
 export interface AuthOptions {
   /** The current tokens (they change on reload); null: no token file, writes are open. */
   tokens: () => TokenSet | null;
   readRequiresToken: boolean;
+  /**
+   * A call no route serves that another API answers under its own rules (Consul's paths: their 404
+   * "not supported" and 405 come without Signpost's bearer check, whose token a Consul client does not send).
+   */
+  foreignCall?: (method: string, url: string) => boolean;
 }
-
-/** The grant of each request's token, for routes that write several services (absent: no token file). */
-const grants = new WeakMap<FastifyRequest, Grant>();
 
 /** May this request write `service` (lower case)? Always, without a token file. */
 export function mayWrite(request: FastifyRequest, service: string): boolean {
-  const grant = grants.get(request);
-  return grant === undefined || canWrite(grant, service);
+  return request.grant === undefined || canWrite(request.grant, service);
 }
 
 function bearer(request: FastifyRequest): string | null {
@@ -45,10 +50,12 @@ function unauthorized(message: string): HttpError {
   return new HttpError(401, message);
 }
 
-export function installAuth(app: FastifyInstance, { tokens, readRequiresToken }: AuthOptions): void {
+export function installAuth(app: FastifyInstance, { tokens, readRequiresToken, foreignCall = () => false }: AuthOptions): void {
+  app.decorateRequest('grant', undefined);
   app.addHook('onRequest', async (request, reply) => {
     const set = tokens();
     if (set === null || request.routeOptions.config?.ownAuth || request.routeOptions.config?.tokenFree) return;
+    if (request.routeOptions.url === undefined && foreignCall(request.method, request.url)) return;
     const write = request.method !== 'GET' && request.method !== 'HEAD';
     if (!write && !readRequiresToken) return;
     reply.header('www-authenticate', 'Bearer realm="signpost"');
@@ -59,7 +66,7 @@ export function installAuth(app: FastifyInstance, { tokens, readRequiresToken }:
     const grant = set.lookup(token);
     if (grant === null) throw unauthorized('unknown bearer token');
     if (!write) return;
-    grants.set(request, grant);
+    request.grant = grant;
     const service = (request.params as { service?: unknown } | undefined)?.service;
     if (typeof service !== 'string') {
       // A write outside any service (no such route): a known token is enough to learn it is a 404.

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import dns2 from 'dns2';
 import type { SignpostConfig } from '../../src/config/flags.ts';
 import type { RegistryEvent } from '../../src/registry/types.ts';
-import { startSignpost, type Signpost } from '../../src/server.ts';
+import { startSignpost, type Signpost, type StartOptions } from '../../src/server.ts';
 
 const execFileAsync = promisify(execFile);
 export const { Packet } = dns2;
@@ -34,13 +34,16 @@ export interface TestSignpost extends Signpost {
  */
 export const NO_OVERLOAD_GUARD = { httpMaxEventLoopDelay: 0 } as const;
 
-export async function startTestSignpost(config: Partial<SignpostConfig> = {}): Promise<TestSignpost> {
-  const signpost = await startSignpost({
-    dns: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    logLevel: 'silent',
-    ...config,
-  });
+export async function startTestSignpost(config: Partial<SignpostConfig> = {}, options: StartOptions = {}): Promise<TestSignpost> {
+  const signpost = await startSignpost(
+    {
+      dns: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      logLevel: 'silent',
+      ...config,
+    },
+    options,
+  );
   const dnsServer = `127.0.0.1:${signpost.dns.port}`;
   const url = `http://127.0.0.1:${signpost.http.port}`;
   return {
