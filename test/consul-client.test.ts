@@ -30,6 +30,10 @@ describe('the npm consul client', () => {
     const self = (await consul.agent.self()) as { Config: { Datacenter: string; NodeName: string } };
     expect(self.Config).toMatchObject({ Datacenter: 'east', NodeName: 'node-a' });
     expect(await consul.status.leader()).toMatch(/^127\.0\.0\.1:\d+$/);
+    // As Consul sends it: a JSON string, which Go's and other strict clients decode.
+    const leader = await fetch(`${signpost.url}/v1/status/leader`);
+    expect(leader.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(JSON.parse(await leader.text())).toMatch(/^127\.0\.0\.1:\d+$/);
 
     // The client's typings lag behind what it sends (its check options are lower-case Consul fields).
     await consul.agent.service.register({

@@ -74,10 +74,12 @@ export async function catalogRoutes(app: FastifyInstance, context: ConsulContext
     reads.answer(request, reply, { kind: 'fixed', render: () => (nodeMetaMatches(request.query['node-meta']) ? [node.json] : []) }),
   );
 
-  // The leader Consul clients look for: this server, at the address they reached it on.
-  app.get('/v1/status/leader', read(schemas.stringJson), (request, reply) =>
-    reads.answer(request, reply, { kind: 'fixed', render: () => `${node.address}:${request.socket.localPort}` }),
-  );
+  // The leader Consul clients look for: this server, at the address they reached it on. Consul
+  // answers a JSON string; fastify would send a bare string as text/plain, so it is encoded here.
+  app.get('/v1/status/leader', read(schemas.stringJson), async (request, reply) => {
+    const leader = await reads.answer(request, reply, { kind: 'fixed', render: () => `${node.address}:${request.socket.localPort}` });
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(leader));
+  });
 
   app.get('/v1/status/peers', read(schemas.stringsJson), (request, reply) =>
     reads.answer(request, reply, { kind: 'fixed', render: () => [`${node.address}:${request.socket.localPort}`] }),
