@@ -72,6 +72,17 @@ describe('resolve', () => {
     expect(summary(await dns.resolve('web', { tag: 'v2' })).map((instance) => `${instance.id} ${instance.address}`)).toEqual(['web-b 127.0.0.1', 'web-c ::1']);
   });
 
+  it('a tag in another case than registered (Consul keeps the case) finds it over HTTP as over DNS', async () => {
+    const consul = await fetch(`${signpost.url}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'cased', ID: 'cased-1', Address: '127.0.0.1', Port: 9000, Tags: ['Canary'] }),
+    });
+    expect(consul.status).toBe(200);
+    for (const client of [http, dns]) {
+      for (const tag of ['Canary', 'canary']) expect((await client.resolve('cased', { tag })).map((instance) => instance.id)).toEqual(['cased-1']);
+    }
+  });
+
   it('an unknown service: resolve gives none, pick rejects with code no-instances', async () => {
     for (const client of [http, dns]) {
       expect(await client.resolve('ghost')).toEqual([]);

@@ -83,7 +83,8 @@ export function servable(record: ServiceRecord, tag: string | undefined, domain:
   const wanted = tag?.toLowerCase();
   return record.instances
     .filter((instance) => (record.protection.tripped ? instance.status !== 'maintenance' : instance.status === 'passing' || instance.status === 'warning'))
-    .filter((instance) => wanted === undefined || instance.tags.includes(wanted))
+    // As DNS matches a tag label: whatever the case it was registered in (Consul keeps the case given).
+    .filter((instance) => wanted === undefined || instance.tags.some((each) => each.toLowerCase() === wanted))
     .map((instance) => ({
       service: instance.service,
       id: instance.id,
