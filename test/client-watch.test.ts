@@ -56,6 +56,13 @@ describe('watch', () => {
     }
   });
 
+  it('ends when the server refuses the stream for good: ready and next() reject with its reason, then the watch is done', async () => {
+    const watch = client.watch('Not_A_Label');
+    await expect(watch.ready).rejects.toMatchObject({ code: 'rejected', status: 400, message: expect.stringContaining('service must be a DNS label') });
+    await expect(watch.next()).rejects.toMatchObject({ status: 400 });
+    expect(await watch.next()).toEqual({ value: undefined, done: true });
+  });
+
   it('resumes after the connection is cut mid-stream: every event once, in order', async () => {
     const watch = client.watch('burst');
     const total = 300;

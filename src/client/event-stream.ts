@@ -18,6 +18,11 @@ export interface EventStreamHandlers {
   onEvent(message: SseMessage & { index: number }): void;
   /** The stream cannot be (re)opened; it keeps trying. Called once per outage, not per attempt. */
   onError(error: SignpostError): void;
+  /**
+   * The server refused the stream in a way no retry changes (a 4xx other than 408 and 429: a bad
+   * service name, a missing or unknown token). The stream is closed; this is its last call.
+   */
+  onRefused(error: SignpostError): void;
 }
 
 export class EventStream {
@@ -120,7 +125,16 @@ export class EventStream {
         response.on('data', (chunk: string) => {
           if (body.length < ERROR_BODY_BYTES) body += chunk;
         });
-        response.on('end', () => end(`${response.statusCode} ${errorMessage(body)}`, retryAfterMs(response.headers['retry-after'], Date.now())));
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          if (isFinal(status)) {
+            ended = true;
+            this.close();
+            this.#handlers.onRefused(new SignpostError('rejected', `watch ${url}: ${status} ${errorMessage(body)}`, { status }));
+            return;
+          }
+          end(`${status} ${errorMessage(body)}`, retryAfterMs(response.headers['retry-after'], Date.now()));
+        });
         return;
       }
       this.#response = response;
@@ -181,6 +195,11 @@ export class EventStream {
       this.#retry?.unref();
     }
   }
+}
+
+/** A refusal that asking again, here or at another server, would only repeat. */
+function isFinal(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 function errorMessage(body: string): string {

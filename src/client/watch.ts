@@ -19,14 +19,19 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   #opened = false;
   readonly #stream: EventStream;
   readonly #queue: WatchEvent[] = [];
-  #waiting: ((result: IteratorResult<WatchEvent>) => void) | undefined;
+  #waiting: { resolve(result: IteratorResult<WatchEvent>): void; reject(error: SignpostError): void } | undefined;
   #done = false;
+  /** Why the server refused the stream for good, until a `next()` has reported it. */
+  #refusal: SignpostError | undefined;
   readonly #onClose: (watch: Watch) => void;
 
   constructor(servers: Servers, token: string | undefined, service: string | undefined, options: WatchOptions, hooks: { error(error: SignpostError): void; closed(watch: Watch): void }) {
     this.#onClose = hooks.closed;
     let opened: (index: number) => void;
-    this.#ready = new Promise((resolve) => (opened = resolve));
+    let refused: (error: SignpostError) => void;
+    this.#ready = new Promise((resolve, reject) => ((opened = resolve), (refused = reject)));
+    // Handled here too: a refusal rejects `ready` whether or not anyone waits on it.
+    this.#ready.catch(() => {});
     const path = service === undefined ? '/v1/watch' : `/v1/watch?service=${encodeURIComponent(service)}`;
     this.#stream = new EventStream(
       servers,
@@ -44,6 +49,11 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
           this.#push(message.event === 'reset' ? { type: 'reset', index: message.index } : (JSON.parse(message.data) as WatchEvent));
         },
         onError: hooks.error,
+        onRefused: (error) => {
+          refused(error);
+          this.#refusal = error;
+          this.#end();
+        },
       },
       options.after,
     );
@@ -70,9 +80,14 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
       if (this.#queue.length === RESUME_AT) this.#stream.resume();
       return Promise.resolve({ value: queued, done: false });
     }
+    const refusal = this.#refusal;
+    if (refusal) {
+      this.#refusal = undefined;
+      return Promise.reject(refusal);
+    }
     if (this.#done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => {
-      this.#waiting = resolve;
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
       this.#stream.ref();
     });
   }
@@ -84,12 +99,24 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
   }
 
   close(): void {
+    this.#refusal = undefined;
+    this.#end();
+  }
+
+  #end(): void {
     if (this.#done) return;
     this.#done = true;
     this.#queue.length = 0;
     this.#stream.close();
     this.#onClose(this);
-    this.#deliver({ value: undefined, done: true });
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    this.#waiting = undefined;
+    this.#stream.unref();
+    const refusal = this.#refusal;
+    this.#refusal = undefined;
+    if (refusal) waiting.reject(refusal);
+    else waiting.resolve({ value: undefined, done: true });
   }
 
   #push(event: WatchEvent): void {
@@ -107,6 +134,6 @@ export class Watch implements AsyncIterableIterator<WatchEvent> {
     if (!waiting) return;
     this.#waiting = undefined;
     this.#stream.unref();
-    waiting(result);
+    waiting.resolve(result);
   }
 }

@@ -39,6 +39,8 @@ export class ServiceFeed {
       this.#stream = new EventStream(this.#transport.servers, path, this.#token, {
         onEvent: () => this.refresh(),
         onError: (error) => this.#publish({ ok: false, details: error.message }),
+        // Refused for good (a bad token, say): channels fail with the server's reason; their re-resolutions read again.
+        onRefused: (error) => this.#publish({ ok: false, details: error.message }),
       });
       // gRPC lets a process with open channels exit; the stream must not hold it either.
       this.#stream.unref();
