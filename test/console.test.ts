@@ -253,6 +253,18 @@ describe('the web console in a browser', () => {
     expect(await row(page, 'web-2').locator('td').nth(2).innerText()).toMatch(/^\d+ \/ 100$/);
   });
 
+  it('a link with a bad escape shows the service list, on load and on a hash change, without a page error', async () => {
+    const signpost = await start();
+    await register(signpost, 'web', 'web-1', { address: '10.0.0.1', port: 80 });
+    const page = await open(`${signpost.url}/ui/#/services/%E0`);
+    await page.locator('tr[data-service="web"]').waitFor();
+    await page.evaluate(() => (location.hash = '#/services/web'));
+    await row(page, 'web-1').waitFor();
+    await page.evaluate(() => (location.hash = '#/services/%E0%A4'));
+    await page.locator('tr[data-service="web"]').waitFor();
+    expect(await row(page, 'web-1').count()).toBe(0);
+  });
+
   it('markup in free-text fields (meta, health notes, maintenance reasons) renders as text', async () => {
     const signpost = await start();
     const markup = '<img src=x onerror="window.pwned=1"><b id="injected">bold</b>';

@@ -14,7 +14,14 @@ const SERVER_POLL_MS = 1000;
 
 export function parseRoute(hash) {
   const service = /^#\/services\/([^/]+)$/.exec(hash);
-  if (service) return { page: 'service', name: decodeURIComponent(service[1]) };
+  if (service) {
+    // A hand-edited link may hold a bad escape (`%E0`): it names no service, so the list is shown.
+    try {
+      return { page: 'service', name: decodeURIComponent(service[1]) };
+    } catch {
+      return { page: 'services' };
+    }
+  }
   if (hash === '#/server') return { page: 'server' };
   return { page: 'services' };
 }
