@@ -123,6 +123,7 @@ describe('errors: one line that says what to fix, exit status 1', () => {
     ['a missing token', async () => ['register', 'web', '10.0.0.1:80', '--server', guarded.url], /^signpost: register web\/10-0-0-1-80: 401 missing bearer token .*: give a token with --token or SIGNPOST_TOKEN$/],
     ['a token without rights on the service', async () => ['deregister', 'db', 'db-1', '--server', guarded.url, '--token', TOKEN], /^signpost: deregister db\/db-1: 403 this token may not write service db: use a token with rights on that service$/],
     ['a watch the server refuses', async () => ['watch', 'Not_A_Label', '--server', signpost.url], /^signpost: watch http:\/\/127\.0\.0\.1:\d+\/v1\/watch\?service=Not_A_Label: 400 service must be a DNS label/],
+    ['a mistyped command', async () => ['lss', 'web'], /^signpost: unknown command "lss"; the commands are serve, register, deregister, ls, resolve, watch \(signpost --help\)$/],
     ['a service with no healthy instance', async () => ['resolve', 'nothing', '--server', signpost.url], /^signpost: no healthy instance of service nothing$/],
   ])('%s', async (_, args, expected) => {
     const { code, stdout, stderr } = await cli(await args());

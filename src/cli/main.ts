@@ -18,4 +18,13 @@ for (const verb of [registerCommand(), deregisterCommand(), lsCommand(), resolve
 // `signpost --help` shows the flags of `serve` too: it is the command almost everyone runs.
 program.addHelpText('after', () => `\nsignpost serve (the default command):\n${serve.helpInformation()}`);
 
+// `serve` is the default and takes no arguments, so commander would call a mistyped command
+// "too many arguments for 'serve'": name the mistake and the commands instead.
+const first = process.argv[2];
+const commands = program.commands.map((command) => command.name());
+if (first !== undefined && !first.startsWith('-') && first !== 'help' && !commands.includes(first)) {
+  console.error(`signpost: unknown command "${first}"; the commands are ${commands.join(', ')} (signpost --help)`);
+  process.exit(1);
+}
+
 await program.parseAsync();
