@@ -17,28 +17,33 @@ export interface SignpostResolverOptions {
 export const URL_OPTION = 'signpost.url';
 export const TOKEN_OPTION = 'signpost.token';
 
-let defaults: SignpostResolverOptions = {};
-const feeds = new Map<string, ServiceFeed>();
+/** The feeds of one registration, one per (servers, token, service): channels that name the same service share one. */
+class Feeds {
+  readonly #feeds = new Map<string, ServiceFeed>();
 
-function feedFor(urls: string[], token: string | undefined, service: string): ServiceFeed {
-  const key = `${urls.join(',')}\n${token ?? ''}\n${service}`;
-  let feed = feeds.get(key);
-  if (!feed) {
-    feed = new ServiceFeed(urls, token, service, () => feeds.delete(key));
-    feeds.set(key, feed);
+  for(urls: string[], token: string | undefined, service: string): ServiceFeed {
+    const key = `${urls.join(',')}\n${token ?? ''}\n${service}`;
+    let feed = this.#feeds.get(key);
+    if (!feed) {
+      feed = new ServiceFeed(urls, token, service, () => this.#feeds.delete(key));
+      this.#feeds.set(key, feed);
+    }
+    return feed;
   }
-  return feed;
 }
 
-export class SignpostResolver implements experimental.Resolver {
+/** What grpc-js constructs per channel (through the class `registerSignpostResolver` registers). */
+class SignpostResolver implements experimental.Resolver {
   readonly #service: string;
   readonly #listener: experimental.ResolverListener;
   readonly #urls: string[] | Error;
   readonly #token: string | undefined;
+  readonly #feeds: Feeds;
   #unsubscribe: (() => void) | undefined;
   #feed: ServiceFeed | undefined;
 
-  constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, channelOptions: ChannelOptions) {
+  constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, channelOptions: ChannelOptions, defaults: SignpostResolverOptions, feeds: Feeds) {
+    this.#feeds = feeds;
     this.#service = target.path.toLowerCase();
     this.#listener = listener;
     this.#token = (channelOptions[TOKEN_OPTION] as string | undefined) ?? defaults.token ?? (process.env.SIGNPOST_TOKEN || undefined);
@@ -62,7 +67,7 @@ export class SignpostResolver implements experimental.Resolver {
       setImmediate(() => this.#deliver({ ok: false, details: `signpost resolver: ${problem}` }));
       return;
     }
-    this.#feed = feedFor(this.#urls as string[], this.#token, this.#service);
+    this.#feed = this.#feeds.for(this.#urls as string[], this.#token, this.#service);
     this.#unsubscribe = this.#feed.subscribe((resolution) => this.#deliver(resolution));
   }
 
@@ -93,6 +98,14 @@ export class SignpostResolver implements experimental.Resolver {
  * the defaults); call it again to change the defaults for channels created afterwards.
  */
 export function registerSignpostResolver(options: SignpostResolverOptions = {}): void {
-  defaults = { ...options };
-  experimental.registerResolver('signpost', SignpostResolver);
+  const defaults = { ...options };
+  const feeds = new Feeds();
+  experimental.registerResolver(
+    'signpost',
+    class extends SignpostResolver {
+      constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, channelOptions: ChannelOptions) {
+        super(target, listener, channelOptions, defaults, feeds);
+      }
+    },
+  );
 }
