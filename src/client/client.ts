@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { STANDARD } from '../config/limits.ts';
 import { SignpostError } from './errors.ts';
 import { Leases } from './heartbeats.ts';
 import { InstanceCache } from './instance-cache.ts';
@@ -8,7 +9,7 @@ import { rejection, Transport } from './transport.ts';
 import type { ClientOptions, RegisterOptions, ServiceInstance, ServiceRecord, ServiceSummary } from './types.ts';
 import { Watch, type WatchOptions } from './watch.ts';
 
-export const DEFAULT_URL = 'http://127.0.0.1:8500';
+export const DEFAULT_URL = `http://${STANDARD.httpListener}`;
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 /** The servers of `url` (a list, or comma-separated), checked, without trailing slashes. */
@@ -57,7 +58,7 @@ export class SignpostClient extends EventEmitter {
     this.#transport = new Transport(this.urls, { token: options.token, attemptTimeoutMs, retryForMs: this.#retryForMs });
     const report = (error: SignpostError) => this.#report(error);
     this.#leases = new Leases(this.#transport, { report, reregistered: (registration) => this.emit('reregister', registration) });
-    const domain = (options.domain ?? 'local').replace(/\.$/, '');
+    const domain = (options.domain ?? STANDARD.domain).replace(/\.$/, '');
     let source;
     try {
       source = options.dns === undefined ? httpSource(this.#transport, domain, this.#readRetryMs) : dnsSource(options.dns, domain, Math.min(attemptTimeoutMs, 2_000));

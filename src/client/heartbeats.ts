@@ -1,14 +1,15 @@
 // Keeps a client's registrations alive: one timer for all of them, and one `PUT /v1/heartbeats`
 // per tick renewing every registration that is due (or nearly), so a process with a thousand
 // registrations sends one request every ttl/3, not a thousand.
+import { LIMITS } from '../config/limits.ts';
 import { SignpostError } from './errors.ts';
 import { Registration, type LeaseKeeper, type LeaseState } from './registration.ts';
 import { rejection, type Transport } from './transport.ts';
 import type { RegisterOptions, ReportedStatus } from './types.ts';
 
-/** What one batch may hold: the server takes 10,000 entries and 4 MiB; stay well inside. */
-const BATCH_ENTRIES = 10_000;
-const BATCH_BYTES = 2 * 1024 * 1024;
+/** What one batch may hold: as many entries as the server takes, in half the bytes it takes (room for notes). */
+const BATCH_ENTRIES = LIMITS.heartbeatBatch.maxEntries;
+const BATCH_BYTES = LIMITS.heartbeatBatch.maxBytes / 2;
 /** How soon a registration is tried again after the server could not be reached or stored it, ms (at most its period). */
 const RETRY_MS = 1_000;
 

@@ -19,6 +19,7 @@ import {
   type Recursors,
   type StoreKind,
 } from './parse.ts';
+import { STANDARD } from './limits.ts';
 
 /** One flag. Its config key is the object key below; the flag is that key in kebab case unless `name` says otherwise. */
 export interface Flag<T> {
@@ -64,9 +65,9 @@ const duration = (help: string, defaultValue: string, orOff = false) =>
   flag<number>({ value: 'DURATION', help, default: defaultValue, parse: orOff ? parseOptionalDuration : parseDuration });
 
 export const FLAGS = {
-  dns: flag<HostPort>({ value: 'HOST:PORT', help: 'DNS listener, UDP and TCP (`[::1]:8600` for IPv6; port 0 picks one)', default: '127.0.0.1:8600', parse: parseHostPort }),
-  http: flag<HostPort>({ value: 'HOST:PORT', help: 'HTTP API listener', default: '127.0.0.1:8500', parse: parseHostPort }),
-  domain: flag<string>({ value: 'NAME', help: 'the zone Signpost is authoritative for', default: 'local', parse: parseDomain }),
+  dns: flag<HostPort>({ value: 'HOST:PORT', help: 'DNS listener, UDP and TCP (`[::1]:8600` for IPv6; port 0 picks one)', default: STANDARD.dnsListener, parse: parseHostPort }),
+  http: flag<HostPort>({ value: 'HOST:PORT', help: 'HTTP API listener', default: STANDARD.httpListener, parse: parseHostPort }),
+  domain: flag<string>({ value: 'NAME', help: 'the zone Signpost is authoritative for', default: STANDARD.domain, parse: parseDomain }),
   store: flag<StoreKind>({
     value: 'KIND',
     help:

@@ -1,6 +1,16 @@
 // Bounds that are not flags: what a registration may hold, DNS message sizes, and the limits of
 // the forwarder and of the abuse defences. Flags and their defaults are in flags.ts.
 
+/**
+ * Where a server started without flags listens, and its zone: the defaults of `--dns`, `--http`
+ * and `--domain`, which the client library and the client commands assume too.
+ */
+export const STANDARD = {
+  httpListener: '127.0.0.1:8500',
+  dnsListener: '127.0.0.1:8600',
+  domain: 'local',
+} as const;
+
 /** Ranges and sizes enforced on registrations (HTTP schemas and registry alike). */
 export const LIMITS = {
   port: { min: 1, max: 65535 },

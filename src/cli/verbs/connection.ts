@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_URL, SignpostClient } from '../../client/client.ts';
 import { SignpostError } from '../../client/errors.ts';
+import { STANDARD } from '../../config/limits.ts';
 
 export interface ConnectionOptions {
   server: string;
@@ -22,7 +23,7 @@ export function clientCommand(name: string, description: string, { dns = false, 
   if (dns) {
     command
       .addOption(new Option('--dns <host:port>', "ask Signpost's DNS listener (default: the HTTP API, which gives the same instances)").env('SIGNPOST_DNS'))
-      .addOption(new Option('--domain <name>', "Signpost's --domain, for DNS names").env('SIGNPOST_DOMAIN').default('local'));
+      .addOption(new Option('--domain <name>', "Signpost's --domain, for DNS names").env('SIGNPOST_DOMAIN').default(STANDARD.domain));
   }
   if (json !== undefined) command.option('--json', json);
   return command;
