@@ -124,11 +124,14 @@ function noNamespace(): string | null {
 const namespaceSkip = noNamespace();
 
 describe.skipIf(namespaceSkip !== null)(`the default ports taken (Consul's)${namespaceSkip ? ` — skipped: ${namespaceSkip}` : ''}`, () => {
-  /** Starts `signpost serve` with default ports in a fresh network namespace where `holder` holds some of them. */
+  /** Starts `signpost serve` with default ports in a fresh network namespace where `holder` (an expression: a socket or server that emits 'listening') holds one. */
   async function withDefaults(holder: string): Promise<string> {
     const script = [
       'ip link set lo up',
-      `${process.execPath} -e "${holder}; setTimeout(() => {}, 20000)" & sleep 0.5`,
+      // The holder says through a FIFO when its port is bound: Signpost starts only then.
+      'ready=$(mktemp -u) && mkfifo "$ready"',
+      `${process.execPath} -e "(${holder}).once('listening', () => require('fs').writeFileSync('$ready', 'bound')); setTimeout(() => {}, 20000)" & read bound < "$ready"`,
+      'rm -f "$ready"',
       `${process.execPath} ${NODE_FLAGS.join(' ')} ${CLI} serve --store memory --no-recursion 2>&1`,
       'echo "exit $?"',
       'kill $!',
