@@ -350,6 +350,21 @@ describe('Consul API: the index in a cluster', () => {
       await b.close();
       b = await startTestSignpost(config);
       expect(index(await client(b)('GET', '/v1/health/service/web'))).toBeGreaterThanOrEqual(onA);
+
+      // etcd is the leader a node knows: while it cannot be reached, reads say so as Consul's do.
+      const known = await client(a)('GET', '/v1/health/service/web');
+      expect([known.headers.get('x-consul-knownleader'), known.headers.get('x-consul-lastcontact')]).toEqual(['true', '0']);
+      const [member] = etcd.members;
+      await member.stop('SIGKILL');
+      const lost = await eventually(async () => {
+        const response = await client(a)('GET', '/v1/health/service/web');
+        return response.headers.get('x-consul-knownleader') === 'false' ? response : undefined;
+      });
+      expect(lost.status).toBe(200);
+      expect(Number(lost.headers.get('x-consul-lastcontact'))).toBeGreaterThanOrEqual(0);
+      expect(await (await client(a)('GET', '/healthz')).json()).toMatchObject({ store: 'unavailable' });
+      await member.start();
+      await eventually(async () => ((await client(a)('GET', '/v1/health/service/web')).headers.get('x-consul-knownleader') === 'true' ? true : undefined));
     } finally {
       await a.close();
       await b.close();

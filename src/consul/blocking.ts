@@ -7,6 +7,7 @@ import type { WatchHub } from '../watch/hub.ts';
 import { parseGoDuration } from './decode.ts';
 import { ConsulError } from './errors.ts';
 import { ConsulIndexes, type AnswerKind } from './indexes.ts';
+import type { LeaderContact } from './leader.ts';
 
 /** Consul's default and longest wait, seconds, and its jitter: up to wait/16 more (under the 10% the npm client allows). */
 export const DEFAULT_WAIT = 300;
@@ -42,12 +43,14 @@ const NOT_IN_KEY = new Set(['index', 'wait', 'hash', 'token', 'stale', 'consiste
 export class BlockingReads {
   readonly #watches: WatchHub;
   readonly #indexes: ConsulIndexes;
+  readonly #leader: LeaderContact;
   /** Latest render per distinct read (path and query), with the index it was made at. */
   readonly #renders = new LRUCache<string, { index: number; json: string }>({ max: 1000 });
 
-  constructor(watches: WatchHub, indexes: ConsulIndexes) {
+  constructor(watches: WatchHub, indexes: ConsulIndexes, leader: LeaderContact) {
     this.#watches = watches;
     this.#indexes = indexes;
+    this.#leader = leader;
   }
 
   async answer<T>(request: FastifyRequest, reply: FastifyReply, read: Read<T>): Promise<T> {
@@ -88,8 +91,8 @@ export class BlockingReads {
     const body = read.render();
     reply.headers({
       'x-consul-index': String(Math.max(1, index())),
-      'x-consul-knownleader': 'true',
-      'x-consul-lastcontact': '0',
+      'x-consul-knownleader': String(this.#leader.knownLeader),
+      'x-consul-lastcontact': String(this.#leader.lastContactMs()),
       'x-consul-effective-consistency': query.stale !== undefined ? 'stale' : query.consistent !== undefined ? 'consistent' : 'leader',
     });
     if (read.hash) reply.header('x-consul-contenthash', read.hash(body));

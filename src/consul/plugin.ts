@@ -11,6 +11,7 @@ import { ConsulContext } from './context.ts';
 import { ConsulError, decodeFailed, installConsulErrors } from './errors.ts';
 import { InstanceIds } from './ids.ts';
 import { ConsulIndexes } from './indexes.ts';
+import { LeaderContact } from './leader.ts';
 import { ConsulNode } from './node.ts';
 
 export interface ConsulOptions extends ConsulAccessOptions {
@@ -34,10 +35,12 @@ export async function consulRoutes(app: FastifyInstance, options: ConsulOptions)
   const indexes = new ConsulIndexes(registry, watches);
   const ids = new InstanceIds(registry);
   const node = new ConsulNode({ name: options.nodeName, datacenter: options.datacenter, httpHost: options.httpHost, index: indexes.fixed });
-  const context = new ConsulContext({ registry, node, ids, access: new ConsulAccess(options), reads: new BlockingReads(watches, indexes) });
+  const leader = new LeaderContact(registry);
+  const context = new ConsulContext({ registry, node, ids, access: new ConsulAccess(options), reads: new BlockingReads(watches, indexes, leader) });
   app.addHook('onClose', async () => {
     indexes.close();
     ids.close();
+    leader.close();
   });
 
   installConsulErrors(app);
