@@ -33,6 +33,11 @@ export interface Registration {
   deregisterCriticalAfter?: number;
   /** Set while an operator has taken the instance out; kept across re-registration and restarts. */
   maintenance?: { reason: string } | null;
+  /**
+   * Epoch ms of the registration, stored only by a store shared by several nodes, so that every node
+   * (one started later too) counts warm-up and health from the same moment. Never part of a request.
+   */
+  registeredAt?: number;
 }
 
 /** Worst last: an instance's status is the worst of its sources. */
