@@ -58,6 +58,7 @@ export class EtcdCheckOwners implements CheckCoordinator {
   readonly #taking = new Set<number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #rebalance: NodeJS.Timeout;
+  #joining = false;
   #closed = false;
 
   constructor(etcd: EtcdConnection, keys: EtcdKeys, results: CheckResults, node: string) {
@@ -70,10 +71,14 @@ export class EtcdCheckOwners implements CheckCoordinator {
     // looks at what it holds and what is free.
     this.#rebalance = setInterval(() => this.#balance(), CHECK_OWNERSHIP.leaseTtlSeconds * 1000);
     this.#rebalance.unref();
-    void this.#join();
   }
 
   want(service: string, id: string): void {
+    // The lease and member key wait for the first check: a cluster without checks keeps nothing for them.
+    if (!this.#joining) {
+      this.#joining = true;
+      void this.#join();
+    }
     const shard = shardOf(service, id);
     const count = this.#wanted.get(shard) ?? 0;
     this.#wanted.set(shard, count + 1);
