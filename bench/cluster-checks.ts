@@ -25,6 +25,11 @@ const WINDOW = Number(values.window);
 const TAKEOVERS = Number(values.takeovers);
 const NODES = 3;
 const PREFIX = '/signpost-bench-checks/';
+const NOTE =
+  'Before shared checks every node probed every check (3.0 here). A takeover is the killed owner\'s lease lapsing in etcd ' +
+  '(the 3 s ttl; etcd looks for expired leases every 500 ms), the survivors seeing its owner keys deleted on their watch ' +
+  'and taking the shards (one create-if-absent transaction each), then the check\'s next turn on the new owner (within one interval). ' +
+  'A node stopped with SIGTERM revokes its lease, and the others take its shards at once.';
 
 let etcd: EtcdCluster | undefined;
 stopOnInterrupt(async () => {
@@ -47,7 +52,7 @@ const total = () => [...probes.values()].reduce((sum, times) => sum + times.leng
 
 try {
   etcd = await startEtcd(1);
-  const flags = (name: string) => ['--store', etcd!.storeUrl, '--etcd-prefix', PREFIX, '--no-recursion', '--node-name', name, '--log-level', 'warn'];
+  const flags = (name: string) => ['--store', etcd!.storeUrl, '--etcd-prefix', PREFIX, '--no-recursion', '--node-name', name];
   let serial = 0;
   const names = Array.from({ length: NODES }, () => `n${serial++}`);
   const nodes = await Promise.all(names.map((name) => launchSignpost(name, flags(name))));
@@ -112,6 +117,8 @@ try {
       `\`npm run bench:cluster-checks -- --checks ${CHECKS} --window ${WINDOW} --takeovers ${TAKEOVERS}\` (bench/cluster-checks.ts), ${new Date().toISOString().slice(0, 10)}: one etcd member, ${NODES} Signpost nodes, ${CHECKS} instances with an HTTP check every 1 s against one local backend counting probes per check (${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at the end).`,
       '',
       table,
+      '',
+      NOTE,
       '',
     ].join('\n'),
   );

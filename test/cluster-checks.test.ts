@@ -182,6 +182,16 @@ describe('active checks on three nodes', () => {
     const again = backend.probes.at(-1)!;
     await backend.probesAfter(8);
     expect(8 / ((backend.probes.at(-1)! - again) / 1000)).toBeLessThan(2);
+
+    // Deregistered: its stored result goes with it, and probing stops.
+    expect((await fetch(`${survivors[0].url}/v1/services/web/instances/w1`, { method: 'DELETE' })).status).toBe(204);
+    const reader = new Etcd3({ hosts: `http://${etcd.members[0].endpoint}` });
+    try {
+      expect(await reader.getAll().prefix(`${prefix}checks/`).keys()).toEqual([]);
+    } finally {
+      reader.close();
+    }
+    await eventually(async () => ((await Promise.all(survivors.map((node) => fetch(`${node.url}/v1/services/web/instances/w1`)))).every((r) => r.status === 404) ? true : undefined), 10_000, 'w1 gone everywhere');
   }, 90_000);
 
   it('warm-up, protection and maintenance read the same on every node, one started later included', async () => {
