@@ -231,3 +231,40 @@ describe('active checks on three nodes', () => {
     }
   }, 60_000);
 });
+
+describe('active checks while etcd is away', () => {
+  it('every node keeps the last stored result (none applies what it could not store); when etcd is back, results flow again', async () => {
+    const etcd = await startEtcd(1);
+    const backend = await startBackend();
+    const prefix = freshPrefix();
+    const started: TestSignpost[] = [];
+    try {
+      const node = (name: string) => startTestSignpost({ store: etcd.storeUrl as `etcd://${string}`, etcdPrefix: prefix, nodeName: name, httpMaxEventLoopDelay: 0 });
+      started.push(await node('a'), await node('b'));
+      const urls = started.map((signpost) => signpost.url);
+      expect((await put(urls[0], '/v1/services/db/instances/d1', { address: '127.0.6.1', port: 80, check: { http: backend.url, interval: 0.5, timeout: 0.4 } })).status).toBe(200);
+      await agreed(urls, 'db', (shown) => shown.instances[0]?.status === 'passing', 'd1 passing on both');
+      await etcd.members[0].stop('SIGKILL');
+      try {
+        backend.healthy = false;
+        // The owner probes and sees the failure, but cannot store it: no node applies it.
+        await backend.probesAfter(1);
+        for (const signpost of started) {
+          await eventually(async () => ((await (await fetch(`${signpost.url}/healthz`)).json()) as { store: string }).store === 'unavailable' || undefined, 10_000, 'store unavailable');
+        }
+        const during = await Promise.all(urls.map((url) => view(url, 'db')));
+        expect(during.map((shown) => shown.instances[0].status)).toEqual(['passing', 'passing']);
+        for (const signpost of started) expect(await addresses(signpost.dns.port, 'db.service.local')).toEqual(['127.0.6.1']);
+      } finally {
+        await etcd.members[0].start();
+      }
+      const critical = await agreed(urls, 'db', (shown) => shown.instances[0]?.status === 'critical', 'd1 critical on both once etcd is back');
+      expect(critical.instances[0].health.check.note).toMatch(/503/);
+      for (const signpost of started) expect(await addresses(signpost.dns.port, 'db.service.local')).toEqual([]);
+    } finally {
+      for (const signpost of started) await signpost.close();
+      await backend.close();
+      await etcd.close();
+    }
+  }, 60_000);
+});
