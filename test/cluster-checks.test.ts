@@ -81,10 +81,7 @@ interface ShownInstance {
   maintenance: { reason: string } | null;
 }
 
-/**
- * What a node shows of a service that every node must show alike, times to the ms included (but when
- * maintenance began: each node notes when it saw the flag).
- */
+/** What a node shows of a service that every node must show alike, times to the ms included. */
 async function view(url: string, service: string) {
   const body = (await (await fetch(`${url}/v1/services/${service}`)).json()) as { protection: { tripped: boolean }; instances: ShownInstance[] };
   return {
@@ -92,7 +89,7 @@ async function view(url: string, service: string) {
     instances: body.instances.map(({ id, status, health, registeredAt, warmingUp, maintenance }) => ({
       id,
       status,
-      health: { ...health, ...(health.maintenance ? { maintenance: { ...health.maintenance, since: '' } } : {}) } as ShownInstance['health'],
+      health,
       registeredAt,
       warmingSince: warmingUp?.since ?? null,
       maintenance,

@@ -102,7 +102,7 @@ export class Registry extends RegistryState {
     return this.#writes.run(keyOf(service, id), async () => {
       const instance = this.get(service, id);
       if (!instance) return undefined;
-      const maintenance = enabled ? { reason } : null;
+      const maintenance = enabled ? { reason, ...(this.#replicated ? { since: Date.now() } : {}) } : null;
       const revision = await this.#store.put(this.#withRegisteredAt({ ...registrationOf(instance), maintenance }, instance));
       this.atRevision(revision ?? undefined, () => this.applyMaintenance(instance, maintenance, Date.now()));
       return instance;

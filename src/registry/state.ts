@@ -302,10 +302,10 @@ export abstract class RegistryState implements RegistryView {
   }
 
   /** The one maintenance transition: flag and health source together, then what any health change does. */
-  protected applyMaintenance(instance: Instance, maintenance: { reason: string } | null, now: number): void {
+  protected applyMaintenance(instance: Instance, maintenance: Instance['maintenance'], now: number): void {
     const previous = instance.status;
     instance.maintenance = maintenance;
-    if (maintenance) instance.health.maintenance = maintenanceSource(maintenance.reason, now);
+    if (maintenance) instance.health.maintenance = maintenanceSource(maintenance.reason, maintenance.since ?? now);
     else delete instance.health.maintenance;
     this.#afterHealthChange(instance, previous, now);
   }
