@@ -14,6 +14,7 @@ import { instanceJson } from './http/routes/instances.ts';
 import { loadTokenFile, type TokenSet } from './http/tokens.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { serverStatus } from './metrics/status.ts';
+import { SingleNodeChecks } from './registry/check-coordinator.ts';
 import { Registry } from './registry/registry.ts';
 import type { RegistryEvent } from './registry/types.ts';
 import { openStore } from './store/open.ts';
@@ -67,7 +68,9 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     if (tripped) log.warn({ service, healthyShare, protectionThreshold }, 'protection threshold tripped: serving every instance not in maintenance');
     else log.info({ service, healthyShare, protectionThreshold }, 'protection threshold cleared');
   });
-  const checker = new HealthChecker(registry, { concurrency: config.checkConcurrency, log });
+  // In a cluster each check runs on one node and its results are shared; alone, this node runs them all.
+  const coordinator = store.replicated?.checkCoordinator?.(config.nodeName) ?? new SingleNodeChecks();
+  const checker = new HealthChecker(registry, { concurrency: config.checkConcurrency, log, coordinator });
   const watches = new WatchHub(registry, {
     maxWatches: config.maxWatches,
     historySize: config.watchHistory,
@@ -114,6 +117,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     await app.close();
     metrics.close();
     checker.close();
+    await coordinator.close();
     watches.close();
     await registry.close();
     await store.close();
@@ -179,6 +183,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
         await Promise.all([dns?.close(), app.close()]);
         metrics.close();
         checker.close();
+        await coordinator.close();
         watches.close();
         await registry.close();
         await store.close();

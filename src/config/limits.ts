@@ -46,6 +46,14 @@ export const LIMITS = {
   blockingWait: { max: 600, default: 30 },
 } as const;
 
+/**
+ * Active checks in a cluster (src/store/etcd/check-owners.ts): checks are split into `shards` by a
+ * hash of their name, each shard run by one node, which holds it on an etcd lease of `leaseTtlSeconds`
+ * (when a node dies, its shards move within that plus one check interval). A node at its share of
+ * the shards takes a free one only if no other node did within `lateTakeMs`.
+ */
+export const CHECK_OWNERSHIP = { shards: 64, leaseTtlSeconds: 3, lateTakeMs: 500 } as const;
+
 /** DNS transport sizes (RFC 1035, RFC 6891, and the 2020 DNS flag day's 1232-byte EDNS buffer). */
 export const DNS_LIMITS = {
   classicUdpBytes: 512,

@@ -3,16 +3,18 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { SingleNodeChecks, type CheckCoordinator } from '../registry/check-coordinator.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { CheckDefinition, Instance, ReportedStatus } from '../registry/types.ts';
 
 interface CheckState {
   timer?: NodeJS.Timeout;
   running: boolean;
+  /** Consecutive results, counted by the node that runs the check (from zero when it takes it over). */
   successes: number;
   failures: number;
-  /** The status last reported to the registry. */
-  status: ReportedStatus;
+  /** Whether this node ran the check at its last turn. */
+  owned: boolean;
 }
 
 export interface CheckResult {
@@ -25,6 +27,11 @@ export interface CheckResult {
  * of its first interval, so 10,000 checks registered (or restored) together spread evenly instead
  * of firing in the same millisecond; at most `concurrency` probes are in flight, the rest wait
  * their turn in order. An instance's next run is scheduled only after its previous one ended.
+ *
+ * In a cluster every node keeps every check's timer (a timer is cheap), but at each turn only the
+ * node the coordinator says owns the check probes; the others skip that turn. So when an owner goes
+ * away, the node that takes its checks over probes at their next turn, within one interval. A
+ * result is shared only when it changes the status or the note, and applied here once stored.
  */
 export class HealthChecker {
   readonly #registry: Registry;
@@ -36,11 +43,13 @@ export class HealthChecker {
   #running = 0;
   readonly #agents = new ProbeAgents();
   readonly #unsubscribe: () => void;
+  readonly #coordinator: CheckCoordinator;
 
-  constructor(registry: Registry, options: { concurrency: number; log: Logger }) {
+  constructor(registry: Registry, options: { concurrency: number; log: Logger; coordinator?: CheckCoordinator }) {
     this.#registry = registry;
     this.#concurrency = options.concurrency;
     this.#log = options.log;
+    this.#coordinator = options.coordinator ?? new SingleNodeChecks();
     this.#unsubscribe = registry.onEvent((event) => {
       if (event.type === 'register') {
         // A replacement is a new instance object: the old one's state goes with it.
@@ -67,8 +76,9 @@ export class HealthChecker {
 
   #watch(instance: Instance): void {
     if (!instance.check) return;
-    const state: CheckState = { running: false, successes: 0, failures: 0, status: 'critical' };
+    const state: CheckState = { running: false, successes: 0, failures: 0, owned: false };
     this.#states.set(keyOf(instance), { instance, state });
+    this.#coordinator.want(instance.service, instance.id);
     this.#schedule(instance, state, Math.random() * instance.check.interval * 1000);
   }
 
@@ -77,10 +87,22 @@ export class HealthChecker {
     if (!entry) return;
     clearTimeout(entry.state.timer);
     this.#states.delete(keyOf(instance));
+    this.#coordinator.unwant(instance.service, instance.id);
   }
 
   #schedule(instance: Instance, state: CheckState, delayMs: number): void {
     state.timer = setTimeout(() => {
+      const owned = this.#coordinator.owns(instance.service, instance.id);
+      if (owned && !state.owned) {
+        // Taken over (or first run): count consecutive results afresh, from the shared status.
+        state.successes = 0;
+        state.failures = 0;
+      }
+      state.owned = owned;
+      if (!owned) {
+        this.#schedule(instance, state, instance.check!.interval * 1000);
+        return;
+      }
       this.#queue.push(instance);
       this.#drain();
     }, delayMs);
@@ -94,16 +116,18 @@ export class HealthChecker {
       if (!state || state.running) continue;
       state.running = true;
       this.#running++;
-      void probe(instance.check!, this.#agents).then((result) => {
-        this.#running--;
-        state.running = false;
-        if (this.#current(instance) === state) {
-          this.#record(instance, state, result);
-          this.#schedule(instance, state, instance.check!.interval * 1000);
-        }
-        this.#drain();
-      });
+      void this.#run(instance, state);
     }
+  }
+
+  /** One probe, its result recorded (and shared) before the next run is scheduled, so results never overtake each other. */
+  async #run(instance: Instance, state: CheckState): Promise<void> {
+    const result = await probe(instance.check!, this.#agents);
+    this.#running--;
+    this.#drain();
+    if (this.#current(instance) === state) await this.#record(instance, state, result);
+    state.running = false;
+    if (this.#current(instance) === state) this.#schedule(instance, state, instance.check!.interval * 1000);
   }
 
   /** The state of `instance` if it is still the registered one. */
@@ -112,14 +136,19 @@ export class HealthChecker {
     return entry?.instance === instance ? entry.state : undefined;
   }
 
-  /** Applies the consecutive-result thresholds, then reports to the registry. */
-  #record(instance: Instance, state: CheckState, result: CheckResult): void {
+  /**
+   * Applies the consecutive-result thresholds to the status the registry holds (the shared one in a
+   * cluster), then, if the status or the note changed, publishes the result and applies it.
+   */
+  async #record(instance: Instance, state: CheckState, result: CheckResult): Promise<void> {
     const check = instance.check!;
-    let status = state.status;
+    const shown = instance.health.check;
+    const current = shown?.status ?? 'critical';
+    let status: ReportedStatus = current === 'maintenance' ? 'critical' : current;
     if (result.status === 'passing') {
       state.successes++;
       state.failures = 0;
-      if (state.status !== 'passing' && state.successes >= check.successBeforePassing) status = 'passing';
+      if (status !== 'passing' && state.successes >= check.successBeforePassing) status = 'passing';
     } else if (result.status === 'warning') {
       state.successes = 0;
       state.failures = 0;
@@ -127,14 +156,20 @@ export class HealthChecker {
     } else {
       state.failures++;
       state.successes = 0;
-      if (state.status !== 'critical' && state.failures >= check.failuresBeforeCritical) status = 'critical';
+      if (status !== 'critical' && state.failures >= check.failuresBeforeCritical) status = 'critical';
     }
-    if (status !== state.status) {
-      this.#log.debug({ service: instance.service, id: instance.id, status, note: result.note }, 'check result changed');
-    }
-    state.status = status;
     // The note tells what the last probe saw, even while a threshold holds the status back.
-    this.#registry.reportCheck(instance, status, result.note);
+    if (shown && shown.status === status && shown.note === result.note) return;
+    if (status !== current) this.#log.debug({ service: instance.service, id: instance.id, status, note: result.note }, 'check result changed');
+    const report = { status, note: result.note, since: Date.now() };
+    try {
+      const revision = await this.#coordinator.publish(instance, report);
+      this.#registry.reportCheck(instance, report.status, report.note, report.since, revision ?? undefined);
+    } catch (error) {
+      // Not stored (the store is unreachable, or another node took the check over): applied nowhere,
+      // so every node keeps showing the same; the next probe tries again.
+      this.#log.debug({ service: instance.service, id: instance.id, error: (error as Error).message }, 'check result not shared');
+    }
   }
 }
 

@@ -57,7 +57,7 @@ export function initialHealth(registration: Registration, now: number): Instance
   // itself. One with neither (ttl 0) has no source: passing until deregistered.
   if (registration.check) health.check = { status: 'critical', note: 'awaiting the first check', since: now };
   else if (isLeased(registration)) health.lease = { ...initialReport(registration), since: now };
-  if (registration.maintenance) health.maintenance = maintenanceSource(registration.maintenance.reason, now);
+  if (registration.maintenance) health.maintenance = maintenanceSource(registration.maintenance.reason, registration.maintenance.since ?? now);
   return health;
 }
 

@@ -1,11 +1,13 @@
 // The registry: instances, their leases, their health and the per-service settings, kept durable
 // by a store. Knows nothing of DNS or HTTP.
+import { isDeepStrictEqual } from 'node:util';
 import { KeyedQueue } from '../lib/keyed-queue.ts';
+import { registrationFingerprint } from './check-coordinator.ts';
 import { RegistryActivity } from './activity.ts';
 import { warmupProgress } from './health.ts';
 import { LeaseDeadlines } from './lease-deadlines.ts';
 import { PASSING, registrationOf, RegistryState, type RegistryOptions, type Report } from './state.ts';
-import type { ReplicatedStore, Store } from './store.ts';
+import type { RemoteChange, ReplicatedStore, Store } from './store.ts';
 import type { Instance, Registration, ServiceSettings } from './types.ts';
 
 
@@ -41,15 +43,16 @@ export class Registry extends RegistryState {
     for (const [service, settings] of await this.#store.loadSettings()) this.restoreSettings(service, settings);
     const rows = await this.#store.load();
     for (const registration of rows) this.put(registration, Date.now());
-    if (this.#replicated) this.loadedAt(this.#replicated.follow((change) => this.applyRemote(change)));
+    if (this.#replicated) this.loadedAt(this.#replicated.follow((change) => (change.kind === 'check' ? this.#applyCheck(change) : this.applyRemote(change))));
     return rows.length;
   }
 
   async register(registration: Registration): Promise<Instance> {
     return this.#writes.run(keyOf(registration.service, registration.id), async () => {
       // An operator's maintenance flag outlives the instance re-registering itself.
-      const maintenance = registration.maintenance ?? this.get(registration.service, registration.id)?.maintenance ?? null;
-      const stored = { ...registration, maintenance };
+      const previous = this.get(registration.service, registration.id);
+      const maintenance = registration.maintenance ?? previous?.maintenance ?? null;
+      const stored = this.#withRegisteredAt({ ...registration, maintenance }, previous);
       const revision = await this.#store.put(stored);
       return this.atRevision(revision ?? undefined, () => this.put(stored, Date.now()));
     });
@@ -99,8 +102,8 @@ export class Registry extends RegistryState {
     return this.#writes.run(keyOf(service, id), async () => {
       const instance = this.get(service, id);
       if (!instance) return undefined;
-      const maintenance = enabled ? { reason } : null;
-      const revision = await this.#store.put({ ...registrationOf(instance), maintenance });
+      const maintenance = enabled ? { reason, ...(this.#replicated ? { since: Date.now() } : {}) } : null;
+      const revision = await this.#store.put(this.#withRegisteredAt({ ...registrationOf(instance), maintenance }, instance));
       this.atRevision(revision ?? undefined, () => this.applyMaintenance(instance, maintenance, Date.now()));
       return instance;
     });
@@ -140,6 +143,24 @@ export class Registry extends RegistryState {
   async close(): Promise<void> {
     await this.#writes.idle();
     this.stopTimers();
+  }
+
+  /**
+   * With a shared store the registration carries its time, so that every node, one started later
+   * too, counts from the same moment; the same body registered again (or put in maintenance) keeps
+   * the first time, as it keeps the instance. Embedded stores keep no time (a restart is a new registration).
+   */
+  #withRegisteredAt(registration: Registration, previous: Instance | undefined): Registration {
+    if (!this.#replicated) return registration;
+    const same = previous !== undefined && isDeepStrictEqual({ ...registrationOf(previous), maintenance: null }, { ...registration, maintenance: null });
+    return { ...registration, registeredAt: same ? previous.registeredAt : Date.now() };
+  }
+
+  /** Another node's check result: applied to the registration it was for, never to a replacement. */
+  #applyCheck(change: Extract<RemoteChange, { kind: 'check' }>): void {
+    const instance = this.get(change.service, change.id);
+    if (!instance?.check || registrationFingerprint(instance) !== change.fingerprint) return;
+    this.reportCheck(instance, change.status, change.note, change.since, change.revision);
   }
 
   protected deadlinePassed(instance: Instance): void {

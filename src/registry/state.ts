@@ -90,10 +90,13 @@ export abstract class RegistryState implements RegistryView {
     this.#warmup.clear();
   }
 
-  /** Reports an active check's result for `instance` (ignored if it was replaced or removed meanwhile). */
-  reportCheck(instance: Instance, status: ReportedStatus, note: string): void {
+  /**
+   * Reports an active check's result for `instance` (ignored if it was replaced or removed meanwhile),
+   * seen at `since`; `revision`: the shared store's revision that holds it.
+   */
+  reportCheck(instance: Instance, status: ReportedStatus, note: string, since = Date.now(), revision?: number): void {
     if (this.get(instance.service, instance.id) !== instance) return;
-    this.#setSource(instance, 'check', status, note, Date.now());
+    this.#feed.atRevision(revision, () => this.#setSource(instance, 'check', status, note, since));
   }
 
   /** The index of the last visible change anywhere. */
@@ -210,7 +213,9 @@ export abstract class RegistryState implements RegistryView {
 
   // ---- memory ----
 
-  protected put(registration: Registration, now: number): Instance {
+  protected put(stored: Registration, now: number): Instance {
+    // A shared store keeps the registration time, so every node counts warm-up from the same moment.
+    const { registeredAt = now, ...registration } = stored;
     let instances = this.#services.get(registration.service);
     if (!instances) this.#services.set(registration.service, (instances = new Map()));
     const previous = instances.get(registration.id);
@@ -221,13 +226,13 @@ export abstract class RegistryState implements RegistryView {
       return previous;
     }
     if (previous) this.#timers.forget(previous);
-    const health = initialHealth(registration, now);
+    const health = initialHealth(registration, registeredAt);
     const instance: Instance = {
       ...registration,
       maintenance: registration.maintenance ?? null,
       status: instanceStatus(health),
       health,
-      registeredAt: now,
+      registeredAt,
       expiresAt: isLeased(registration) ? now + registration.ttl * 1000 : null,
       warmingSince: null,
       index: 0,
@@ -235,7 +240,7 @@ export abstract class RegistryState implements RegistryView {
     instances.set(instance.id, instance);
     this.#timers.track(instance);
     if (isLeased(registration)) this.#renewLocalLease(instance);
-    if (isServable(instance.status, this.#options)) this.#startWarmup(instance, now);
+    if (isServable(instance.status, this.#options)) this.#startWarmup(instance, registeredAt);
     this.updateDeadline(instance);
     instance.index = this.#feed.bump(instance.service);
     this.#feed.emit({ type: 'register', index: instance.index, instance, replaced: previous !== undefined });
@@ -270,7 +275,8 @@ export abstract class RegistryState implements RegistryView {
     if (change.kind === 'put') {
       const registration = { ...change.registration, maintenance: change.registration.maintenance ?? null };
       const previous = this.get(registration.service, registration.id);
-      if (previous && isDeepStrictEqual({ ...registrationOf(previous), maintenance: null }, { ...registration, maintenance: null })) {
+      const { registeredAt, ...body } = registration;
+      if (previous && isDeepStrictEqual({ ...registrationOf(previous), maintenance: null }, { ...body, maintenance: null })) {
         // The same registration, perhaps with the maintenance flag changed: health is kept.
         if (!isDeepStrictEqual(previous.maintenance, registration.maintenance)) this.applyMaintenance(previous, registration.maintenance, now);
         return;
@@ -296,10 +302,10 @@ export abstract class RegistryState implements RegistryView {
   }
 
   /** The one maintenance transition: flag and health source together, then what any health change does. */
-  protected applyMaintenance(instance: Instance, maintenance: { reason: string } | null, now: number): void {
+  protected applyMaintenance(instance: Instance, maintenance: Instance['maintenance'], now: number): void {
     const previous = instance.status;
     instance.maintenance = maintenance;
-    if (maintenance) instance.health.maintenance = maintenanceSource(maintenance.reason, now);
+    if (maintenance) instance.health.maintenance = maintenanceSource(maintenance.reason, maintenance.since ?? now);
     else delete instance.health.maintenance;
     this.#afterHealthChange(instance, previous, now);
   }
@@ -348,7 +354,8 @@ export abstract class RegistryState implements RegistryView {
   /** An instance became servable at `since` while its service has a warm-up: it ramps up from then. */
   #startWarmup(instance: Instance, since: number): void {
     const warmupMs = this.settings(instance.service).warmup * 1000;
-    if (warmupMs <= 0) return;
+    // Long past (a node loading a registration made before it started): warm already.
+    if (warmupMs <= 0 || Date.now() - since >= warmupMs) return;
     instance.warmingSince = since;
     this.#warmup.start(instance.service, Math.max(WARMUP_MIN_STEP_MS, warmupMs / WARMUP_STEPS));
   }

@@ -1,3 +1,4 @@
+import type { CheckCoordinator } from './check-coordinator.ts';
 import type { Registration, ReportedStatus, ServiceSettings } from './types.ts';
 
 /** The revision a shared store made a write at (changes are indexed by it); nothing for other stores. */
@@ -48,6 +49,11 @@ export interface ReplicatedStore {
   /** False while the store cannot be reached: the node answers from its last view (fail static). */
   readonly available: boolean;
   onAvailability(listener: (up: boolean) => void): () => void;
+  /**
+   * Shares active checks between the nodes: one owner per check, results stored for all (`node`
+   * names this node to the others). Absent: every node runs every check.
+   */
+  checkCoordinator?(node: string): CheckCoordinator;
 }
 
 /** A change made elsewhere, with the store revision that made it (every node indexes it from that). */
@@ -57,6 +63,8 @@ export type RemoteChange = { revision?: number } & (
   | { kind: 'settings'; service: string; settings: ServiceSettings }
   /** A heartbeat's report, or `expired` when the lease lapsed. */
   | { kind: 'lease'; service: string; id: string; status: ReportedStatus | 'expired'; note: string }
+  /** An active check's result, from the node that runs it, for the registration `fingerprint` names. */
+  | { kind: 'check'; service: string; id: string; fingerprint: string; status: ReportedStatus; note: string; since: number }
 );
 
 /** A write or read the store could not complete; nothing was changed in memory. */

@@ -31,8 +31,16 @@ export interface Registration {
   check?: CheckDefinition;
   /** Seconds an instance may stay critical before it is deleted; unset: the server's grace period. */
   deregisterCriticalAfter?: number;
-  /** Set while an operator has taken the instance out; kept across re-registration and restarts. */
-  maintenance?: { reason: string } | null;
+  /**
+   * Set while an operator has taken the instance out; kept across re-registration and restarts. With
+   * a store shared by several nodes it also holds when (`since`, epoch ms), so every node shows the same.
+   */
+  maintenance?: { reason: string; since?: number } | null;
+  /**
+   * Epoch ms of the registration, stored only by a store shared by several nodes, so that every node
+   * (one started later too) counts warm-up and health from the same moment. Never part of a request.
+   */
+  registeredAt?: number;
 }
 
 /** Worst last: an instance's status is the worst of its sources. */

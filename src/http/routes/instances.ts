@@ -36,6 +36,8 @@ export function instanceJson(instance: Instance, registry: Registry) {
   const progress = registry.warmupProgress(instance);
   return {
     ...shown,
+    // When it began is in `health.maintenance.since` (a clustered store keeps it with the flag).
+    maintenance: instance.maintenance ? { reason: instance.maintenance.reason } : null,
     effectiveWeight: registry.effectiveWeight(instance),
     health,
     registeredAt: iso(instance.registeredAt),

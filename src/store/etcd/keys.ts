@@ -3,9 +3,14 @@
 //   leases/<service>/<id>     {"status","note"} of the last heartbeat, bound to an etcd lease of the
 //                             instance's ttl; etcd deletes it when the lease lapses
 //   settings/<service>        the service's settings JSON
+//   checks/<service>/<id>     {"status","note","since","fingerprint"}: an active check's last result,
+//                             written by the node that runs it (check-results.ts); no lease
+//   owners/<shard>            {"node"}: which node runs the checks of a shard, bound to that node's
+//                             owner lease (check-owners.ts)
+//   members/<lease>           {"node"}: a node taking part in running checks, on the same lease
 import { Buffer } from 'node:buffer';
 
-export type KeyKind = 'instances/' | 'leases/' | 'settings/';
+export type KeyKind = 'instances/' | 'leases/' | 'settings/' | 'checks/' | 'owners/' | 'members/';
 
 export class EtcdKeys {
   readonly prefix: string;
@@ -25,9 +30,9 @@ export class EtcdKeys {
     return key.startsWith(start) ? key.slice(start.length) : undefined;
   }
 
-  /** The range of every key under the prefix (etcd's prefix convention: [prefix, prefix+1)). */
-  range(): { key: Buffer; range_end: Buffer } {
-    const key = Buffer.from(this.prefix);
+  /** The range of every key under the prefix (etcd's prefix convention: [prefix, prefix+1)), or of one kind. */
+  range(kind?: KeyKind): { key: Buffer; range_end: Buffer } {
+    const key = Buffer.from(this.prefix + (kind ?? ''));
     return { key, range_end: prefixEnd(key) };
   }
 }

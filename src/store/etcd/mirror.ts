@@ -28,6 +28,8 @@ export class EtcdMirror {
   readonly #written = new Map<string, number>();
   /** Where changes go; set by `follow`. */
   apply: (change: RemoteChange) => void = () => {};
+  /** Keys of the kinds this file does not read (active checks: check-results.ts), handed over as they come. */
+  otherKey: (type: 'Put' | 'Delete', kv: IKeyValue) => RemoteChange | undefined = () => undefined;
   /** The last revision the watch delivered. */
   lastRevision = 0;
 
@@ -58,7 +60,10 @@ export class EtcdMirror {
     const live = new Set<string>();
     for (const kv of kvs) {
       const name = this.#keys.nameOf(kv.key.toString(), 'leases/');
-      if (name === undefined) continue;
+      if (name === undefined) {
+        this.#applyOther('Put', kv);
+        continue;
+      }
       live.add(name);
       this.#applyLeaseKey(name, kv);
     }
@@ -125,6 +130,12 @@ export class EtcdMirror {
     }
     const service = this.#keys.nameOf(key, 'settings/');
     if (service !== undefined && type === 'Put') this.apply({ kind: 'settings', service, settings: JSON.parse(kv.value.toString()) as ServiceSettings, revision });
+    else if (service === undefined) this.#applyOther(type, kv);
+  }
+
+  #applyOther(type: 'Put' | 'Delete', kv: IKeyValue): void {
+    const change = this.otherKey(type, kv);
+    if (change) this.apply(change);
   }
 
   /** Notes this node's write of `keys` at `revision`, so its watch events are recognised. */

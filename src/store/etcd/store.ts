@@ -18,6 +18,9 @@ import type { IKeyValue, IRequestOp } from 'etcd3';
 import { StoreError, type RemoteChange, type ReplicatedStore, type Store } from '../../registry/store.ts';
 import { initialReport, isLeased } from '../../registry/health.ts';
 import type { Registration, ReportedStatus, ServiceSettings } from '../../registry/types.ts';
+import type { CheckCoordinator } from '../../registry/check-coordinator.ts';
+import { EtcdCheckOwners } from './check-owners.ts';
+import { CheckResults } from './check-results.ts';
 import { EtcdConnection } from './connection.ts';
 import { KeepAlive } from './keepalive.ts';
 import { EtcdKeys } from './keys.ts';
@@ -31,6 +34,7 @@ export class EtcdStore implements Store, ReplicatedStore {
   readonly #mirror: EtcdMirror;
   readonly #keepAlive: KeepAlive;
   readonly #watch: PrefixWatch;
+  readonly #checks: CheckResults;
   #snapshot: { revision: number; kvs: IKeyValue[] } | undefined;
 
   /** Connects and reads the whole prefix once; rejects with a StoreError if etcd does not answer. */
@@ -54,6 +58,7 @@ export class EtcdStore implements Store, ReplicatedStore {
     this.#mirror = new EtcdMirror(this.#keys);
     this.#keepAlive = new KeepAlive(this.#etcd);
     this.#watch = new PrefixWatch(this.#etcd, this.#keys, this.#mirror);
+    this.#checks = new CheckResults(this.#etcd, this.#keys, this.#mirror);
   }
 
   // ---- Store ----
@@ -97,7 +102,7 @@ export class EtcdStore implements Store, ReplicatedStore {
 
   async delete(service: string, id: string): Promise<number> {
     const name = `${service}/${id}`;
-    const keys = [this.#keys.key('instances/', name), this.#keys.key('leases/', name)];
+    const keys = [this.#keys.key('instances/', name), this.#keys.key('leases/', name), this.#keys.key('checks/', name)];
     const revision = await this.#txn(keys.map((key) => ({ request_delete_range: { key: Buffer.from(key) } })));
     this.#mirror.wrote(keys, revision);
     this.#mirror.registrations.delete(name);
@@ -127,6 +132,10 @@ export class EtcdStore implements Store, ReplicatedStore {
 
   onAvailability(listener: (up: boolean) => void): () => void {
     return this.#etcd.onAvailability(listener);
+  }
+
+  checkCoordinator(node: string): CheckCoordinator {
+    return new EtcdCheckOwners(this.#etcd, this.#keys, this.#checks, node);
   }
 
   follow(apply: (change: RemoteChange) => void): number {
