@@ -4,6 +4,7 @@ import { addressMatcher } from './lib/addresses.ts';
 import { listenError } from './lib/system-errors.ts';
 import { flagName, resolveConfig, type SignpostConfig } from './config/flags.ts';
 import { formatHostPort, type HostPort } from './config/parse.ts';
+import { certificateCovers, etcdTls, httpsOptions } from './config/tls.ts';
 import { createForwarder, type Forwarder } from './dns/forward/forwarder.ts';
 import { ResponseRateLimiter } from './dns/rrl.ts';
 import { startDnsServer, type DnsServer } from './dns/server.ts';
@@ -47,7 +48,9 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   const log = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'headers.authorization', 'authorization'] });
   // Read first: a bad token file stops start-up before anything is opened.
   let tokens: TokenSet | null = config.tokenFile === undefined ? null : loadTokenFile(config.tokenFile);
-  const store = options.store ?? (await openStore(config));
+  // Certificates too: an expired or mismatched one is a one-line refusal, not a failed handshake later.
+  const https = httpsOptions(config);
+  const store = options.store ?? (await openStore(config, etcdTls(config)));
   const registry = new Registry(store, { gracePeriod: config.gracePeriod, onlyPassing: config.onlyPassing });
   let restored: number;
   try {
@@ -89,6 +92,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     registry,
     watches,
     logger: log,
+    https: https?.server,
     isDnsUp: () => dnsServer !== undefined,
     tokens: () => tokens,
     limits: config,
@@ -134,6 +138,12 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   } else {
     log.info({ tokens: tokens.size, readRequiresToken: config.readRequiresToken }, 'HTTP writes need a bearer token');
   }
+  if (https && !certificateCovers(https.certificate, http.host)) {
+    log.warn(
+      { http: formatHostPort(http), certificate: https.certificate.subjectAltName ?? https.certificate.subject },
+      `the certificate of ${flagName('tlsCert')} does not name ${http.host}: clients that connect to that address will refuse it`,
+    );
+  }
   logForwarding(log, config.domain, forwarder);
   if (isMulticastDomain(config.domain)) {
     log.info(
@@ -147,7 +157,8 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     {
       dns: formatHostPort(dnsServer.address),
       http: formatHostPort(http),
-      console: `http://${formatHostPort(http)}/ui/`,
+      console: `${https ? 'https' : 'http'}://${formatHostPort(http)}/ui/`,
+      tls: https ? { clientCertificates: https.server.requestCert } : 'off',
       domain: config.domain,
       restored,
       upstreams: forwarder ? forwarder.upstreams.map(formatHostPort) : 'off',

@@ -108,6 +108,15 @@ const RUN: Record<string, { mountNamespace?: boolean; checks: Check[] }> = {
       { command: /^printf '%s\\n' "\$TOKEN payments,billing" .* > tokens$/, output: /^$/ },
       { command: /^npx signpost serve --token-file tokens$/, ready: /"signpost ready"/ },
       { command: /^curl -X PUT -H "Authorization: Bearer \$TOKEN" .*\/v1\/services\/payments\/instances\/p-1$/, output: /"service":"payments","id":"p-1"/ },
+      { command: /^openssl req -x509 -newkey ec .* -subj \/CN=signpost-ca -keyout ca\.key -out ca\.crt$/ },
+      { command: /^openssl req -x509 -CA ca\.crt .* -subj \/CN=signpost .*-keyout server\.key -out server\.crt$/ },
+      { command: /^npx signpost serve --http 127\.0\.0\.1:8443 .*--tls-cert server\.crt --tls-key server\.key$/, ready: /"signpost ready"/ },
+      { command: /^curl --cacert ca\.crt -X PUT .* https:\/\/127\.0\.0\.1:8443\/v1\/services\/shop\/instances\/shop-1$/, output: /"service":"shop","id":"shop-1"/ },
+      { command: /^SIGNPOST_URL=https:\/\/127\.0\.0\.1:8443 NODE_EXTRA_CA_CERTS=ca\.crt npx signpost ls$/, output: /^shop\s+1\s/m },
+      { command: /^openssl req -x509 -CA ca\.crt .* -subj \/CN=deployer .*-keyout client\.key -out client\.crt$/ },
+      { command: /^etcd --data-dir etcd-data .*--client-cert-auth$/, ready: /serving client traffic securely on 127\.0\.0\.1:2379/ },
+      { command: /^npx signpost serve --http 127\.0\.0\.1:8444 .*--etcd-key client\.key$/, ready: /"signpost ready"/ },
+      { command: /^curl --cacert ca\.crt --cert client\.crt --key client\.key https:\/\/127\.0\.0\.1:8444\/v1\/services$/, output: /^\{"services":\[\]/ },
     ],
   },
 };
@@ -191,7 +200,7 @@ describe.skipIf(skipReason !== null)(`README commands, run as written${skipReaso
     expect(JSON.parse(snippet.output)).toEqual(JSON.parse(claimed.replace(/'/g, '"').replace(/(\w+):/g, '"$1":')));
   }, 180_000);
 
-  it('Security: a token file, a server that needs it, a write with the token', async () => {
+  it('Security: a token file, a server that needs it, a write with the token; HTTPS, client certificates, etcd over TLS', async () => {
     expectAllWorked(await runSection(copy, scratch, 'Security'));
   }, 120_000);
 

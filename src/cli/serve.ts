@@ -44,6 +44,7 @@ export function serveCommand(): Command {
       console.error(`signpost: ${tooOld}`);
       process.exit(1);
     }
+    quietIpServerNameWarning();
     try {
       const { startSignpost } = await import('../server.ts');
       const signpost = await startSignpost(config);
@@ -83,4 +84,19 @@ function configOf(serve: Command): SignpostConfig {
     config[key] = spec.parse(spec.negation.to, flagName(key));
   }
   return config as SignpostConfig;
+}
+
+/**
+ * grpc-js (under the etcd client) names the server it connects to over TLS by its host, an IP
+ * address in `--store etcd://10.0.0.1:2379`, and Node warns about that once (DEP0123, RFC 6066: a
+ * TLS server name is a host name). Nothing a person running Signpost can act on, and it would break
+ * the one line a start-up failure is: that one warning is dropped, every other is printed as before.
+ */
+function quietIpServerNameWarning(): void {
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning: Error & { code?: string }) => {
+    if (warning.code === 'DEP0123') return;
+    for (const print of printers) print(warning);
+  });
 }

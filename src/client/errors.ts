@@ -23,9 +23,17 @@ export class SignpostError extends Error {
   }
 }
 
+/**
+ * OpenSSL's verdicts on a server certificate that Node does not trust (its code), where the usual
+ * fix is the client's to make: trust the CA that signed it.
+ */
+const UNTRUSTED_CERTIFICATE = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)$/;
+
 /** The useful part of a network error: fetch hides ECONNREFUSED and timeouts in `cause`. */
 export function describeFailure(error: unknown): string {
   const { name, code, cause } = error as { name?: string; code?: string; cause?: { code?: string; message?: string } };
   if (name === 'TimeoutError') return 'timed out';
-  return cause?.code ?? code ?? cause?.message ?? (error as Error).message;
+  const reason = cause?.code ?? code ?? cause?.message ?? (error as Error).message;
+  if (UNTRUSTED_CERTIFICATE.test(reason)) return `${reason}: its certificate is not signed by a CA this Node trusts (NODE_EXTRA_CA_CERTS=ca.crt adds one)`;
+  return reason;
 }

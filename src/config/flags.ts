@@ -64,6 +64,9 @@ const integer = (value: string, help: string, defaultValue: string, min: number,
 const duration = (help: string, defaultValue: string, orOff = false) =>
   flag<number>({ value: 'DURATION', help, default: defaultValue, parse: orOff ? parseOptionalDuration : parseDuration });
 
+/** A PEM file, read and checked at start-up (src/config/tls.ts), so that a bad one stops the server with one line naming the flag. */
+const pemFile = (help: string) => flag<string>({ value: 'FILE', help, parse: (given) => given });
+
 export const FLAGS = {
   dns: flag<HostPort>({ value: 'HOST:PORT', help: 'DNS listener, UDP and TCP (`[::1]:8600` for IPv6; port 0 picks one)', default: STANDARD.dnsListener, parse: parseHostPort }),
   http: flag<HostPort>({ value: 'HOST:PORT', help: 'HTTP API listener', default: STANDARD.httpListener, parse: parseHostPort }),
@@ -84,6 +87,12 @@ export const FLAGS = {
     default: '/signpost/',
     parse: parseEtcdPrefix,
   }),
+  etcdCa: pemFile(
+    'etcd over TLS: the CA (PEM) that signed the etcd members\' certificates. Any of `--etcd-ca`, `--etcd-cert`, `--etcd-key` makes ' +
+      'every etcd connection TLS (without `--etcd-ca`, the system\'s CAs); see [Clustering](#clustering-on-etcd)',
+  ),
+  etcdCert: pemFile('etcd over TLS: this node\'s client certificate (PEM), for members started with `--client-cert-auth`; needs `--etcd-key`'),
+  etcdKey: pemFile('etcd over TLS: the private key (PEM) of `--etcd-cert`'),
   dataDir: textFlag('DIR', 'where the `sqlite` store keeps its database (`signpost.db`); one server per directory', './data'),
   dnsTtl: integer('SECONDS', 'TTL of answers and of negative caching (SOA minimum)', '5', 0, 86400),
   gracePeriod: integer(
@@ -129,6 +138,14 @@ export const FLAGS = {
     '200',
     0,
     1_000_000,
+  ),
+  tlsCert: pemFile(
+    'serve HTTPS (the API, the Consul API and the web console) with this certificate (PEM; intermediates after it); needs `--tls-key`; ' +
+      'see [Security](#security)',
+  ),
+  tlsKey: pemFile('the private key (PEM, unencrypted) of `--tls-cert`'),
+  tlsClientCa: pemFile(
+    'with `--tls-cert`: require a client certificate signed by this CA (PEM) on every HTTPS connection; others are refused in the TLS handshake',
   ),
   tokenFile: flag<string>({
     value: 'FILE',

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { addressMatcher } from '../lib/addresses.ts';
 import { resolveConfig, type SignpostConfig } from '../config/flags.ts';
@@ -9,6 +10,7 @@ import type { WatchHub } from '../watch/hub.ts';
 import { installAuth } from './auth.ts';
 import { HttpError, installErrorHandler } from './errors.ts';
 import { installOverloadGuard } from './overload.ts';
+import { answerPlainHttp } from './plain-http.ts';
 import { healthRoutes } from './routes/health.ts';
 import { heartbeatRoutes } from './routes/heartbeats.ts';
 import { instanceRoutes } from './routes/instances.ts';
@@ -53,6 +55,8 @@ export interface HttpAppOptions {
   status?: () => ServerStatus;
   /** Seconds a client may keep a service's instances (`--dns-ttl`: what DNS answers say too). */
   answerTtl?: number;
+  /** Serve HTTPS with these (Node's TLS server options: key, cert, and ca with requestCert for client certificates); absent: HTTP. */
+  https?: TlsOptions;
 }
 
 /**
@@ -93,9 +97,16 @@ function urlForLog(url: string): string {
 }
 
 /** The HTTP API: a thin layer over the registry. Not listening yet; the caller decides where. */
-export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics, consul, status, answerTtl }: HttpAppOptions): FastifyInstance {
+export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () => null, limits: given = {}, metrics, consul, status, answerTtl, https }: HttpAppOptions): FastifyInstance {
   const defaults = resolveConfig();
   const limits: HttpLimits = { ...defaults, ...given };
+  const serverOptions = {
+    headersTimeout: Math.min(limits.httpRequestTimeout, 10_000),
+    // How often Node checks those timeouts (its default, 30 s, would let a slow client hold a connection that long).
+    connectionsCheckingInterval: Math.min(1000, limits.httpRequestTimeout),
+  };
+  // A TLS handshake is bounded as the headers are (Node's default gives it 120 s).
+  const tls = https && { ...serverOptions, ...https, handshakeTimeout: serverOptions.headersTimeout };
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new RequestLog(metrics),
@@ -108,13 +119,12 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
     requestTimeout: limits.httpRequestTimeout,
     keepAliveTimeout: limits.httpKeepAliveTimeout,
     connectionTimeout: 0,
-    http: {
-      headersTimeout: Math.min(limits.httpRequestTimeout, 10_000),
-      // How often Node checks those timeouts (its default, 30 s, would let a slow client hold a connection that long).
-      connectionsCheckingInterval: Math.min(1000, limits.httpRequestTimeout),
-    },
-  });
+    // fastify hands `http` to http.createServer only; https.createServer takes the same options beside TLS's.
+    http: serverOptions,
+    ...(tls ? { https: tls } : {}),
+  }) as unknown as FastifyInstance;
   app.server.maxConnections = limits.httpMaxConnections;
+  if (tls) answerPlainHttp(app.server, { firstByteMs: serverOptions.headersTimeout, lingerMs: limits.httpRequestTimeout });
   app.setValidatorCompiler(validatorCompiler);
   // The API speaks JSON only; a text/plain body is a client mistake best named as 415.
   app.removeContentTypeParser('text/plain');

@@ -1,7 +1,7 @@
 // Runs real etcd members (Debian's etcd-server) on loopback ports in a temp directory; stops them by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,18 @@ export interface EtcdMember {
   start(): Promise<void>;
 }
 
+/**
+ * Members that serve clients over TLS only, with `--client-cert-auth` (a client certificate signed by
+ * `ca` required); peers still talk plain HTTP. `client`: the certificate and key this helper's own
+ * clients (waiting for a leader) use. Paths of PEM files.
+ */
+export interface EtcdTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+  client: { cert: string; key: string };
+}
+
 export interface EtcdCluster {
   members: EtcdMember[];
   /** `etcd://HOST:PORT,...`: the `--store` value for Signpost. */
@@ -44,8 +56,11 @@ export interface EtcdCluster {
   close(): Promise<void>;
 }
 
-/** Starts a cluster of `size` members and resolves once it serves (a leader is elected). */
-export async function startEtcd(size = 1): Promise<EtcdCluster> {
+/** Starts a cluster of `size` members and resolves once it serves (a leader is elected); over TLS with `options.tls`. */
+export async function startEtcd(size = 1, options: { tls?: EtcdTlsFiles } = {}): Promise<EtcdCluster> {
+  const { tls } = options;
+  const clientScheme = tls ? 'https' : 'http';
+  const connect = clientOptions(tls);
   const root = mkdtempSync(join(tmpdir(), 'signpost-etcd-'));
   const ports = await Promise.all(Array.from({ length: size * 2 }, freePort));
   const names = Array.from({ length: size }, (_, i) => `m${i}`);
@@ -73,8 +88,9 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
         const args = [
           '--name', name,
           '--data-dir', join(root, name),
-          '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
-          '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
+          '--listen-client-urls', `${clientScheme}://127.0.0.1:${clientPort}`,
+          '--advertise-client-urls', `${clientScheme}://127.0.0.1:${clientPort}`,
+          ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth'] : []),
           '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
           '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
           '--initial-cluster', initialCluster,
@@ -105,7 +121,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     async leader() {
       for (const member of members) {
         if (!member.child) continue;
-        const client = new Etcd3({ hosts: `http://${member.endpoint}` });
+        const client = new Etcd3({ ...connect, hosts: `${clientScheme}://${member.endpoint}` });
         try {
           const status = await client.maintenance.status();
           if (status.leader === status.header.member_id) return member;
@@ -123,7 +139,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     },
   };
   try {
-    await Promise.all(members.map((member) => waitServing(member)));
+    await Promise.all(members.map((member) => waitServing(member, undefined, tls)));
   } catch (error) {
     await cluster.close();
     throw error;
@@ -132,9 +148,9 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
 }
 
 /** Resolves once `member` answers a linearizable read (so a leader exists); fails after 20 s. */
-export async function waitServing(member: EtcdMember, timeoutMs = 20_000): Promise<void> {
+export async function waitServing(member: EtcdMember, timeoutMs = 20_000, tls?: EtcdTlsFiles): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const client = new Etcd3({ hosts: `http://${member.endpoint}`, dialTimeout: 500 });
+  const client = new Etcd3({ ...clientOptions(tls), hosts: `${tls ? 'https' : 'http'}://${member.endpoint}`, dialTimeout: 500 });
   try {
     for (;;) {
       try {
@@ -148,4 +164,10 @@ export async function waitServing(member: EtcdMember, timeoutMs = 20_000): Promi
   } finally {
     client.close();
   }
+}
+
+/** The helper's own etcd clients: the client certificate of `tls`, or plain gRPC. */
+function clientOptions(tls: EtcdTlsFiles | undefined) {
+  if (!tls) return {};
+  return { credentials: { rootCertificate: readFileSync(tls.ca), certChain: readFileSync(tls.client.cert), privateKey: readFileSync(tls.client.key) } };
 }

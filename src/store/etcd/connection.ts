@@ -1,6 +1,7 @@
 // One etcd client per node, every call bounded in time, and whether etcd can be reached now.
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import { Etcd3, isRecoverableError } from 'etcd3';
+import type { EtcdTls } from '../../config/tls.ts';
 import { StoreError } from '../../registry/store.ts';
 
 /** How long one etcd call may take before the write fails with 503 (never a hang). */
@@ -23,11 +24,14 @@ export class EtcdConnection {
   #probe: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(hosts: string[], probeKey: string) {
+  /** `tls`: every connection is TLS (with a client certificate if it has one); otherwise plain gRPC. */
+  constructor(hosts: string[], probeKey: string, tls?: EtcdTls) {
     this.name = `etcd ${hosts.join(',')}`;
     this.#probeKey = probeKey;
     this.client = new Etcd3({
-      hosts: hosts.map((host) => `http://${host}`),
+      hosts: hosts.map((host) => `${tls ? 'https' : 'http'}://${host}`),
+      // etcd3 passes these to grpc.credentials.createSsl; a missing root certificate means the system's CAs.
+      ...(tls ? { credentials: tls as { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer } } : {}),
       dialTimeout: ETCD_CALL_TIMEOUT_MS,
       // Unary calls get a deadline; the watch and keep-alive streams live on.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),

@@ -19,12 +19,14 @@ import { StoreError, type RemoteChange, type ReplicatedStore, type Store } from 
 import { initialReport, isLeased } from '../../registry/health.ts';
 import type { Registration, ReportedStatus, ServiceSettings } from '../../registry/types.ts';
 import type { CheckCoordinator } from '../../registry/check-coordinator.ts';
+import type { EtcdTls } from '../../config/tls.ts';
 import { EtcdCheckOwners } from './check-owners.ts';
 import { CheckResults } from './check-results.ts';
 import { EtcdConnection } from './connection.ts';
 import { KeepAlive } from './keepalive.ts';
 import { EtcdKeys } from './keys.ts';
 import { EtcdMirror, type LeaseState } from './mirror.ts';
+import { startFailure } from './start-failure.ts';
 import { PrefixWatch } from './watch.ts';
 
 export class EtcdStore implements Store, ReplicatedStore {
@@ -38,23 +40,21 @@ export class EtcdStore implements Store, ReplicatedStore {
   #snapshot: { revision: number; kvs: IKeyValue[] } | undefined;
 
   /** Connects and reads the whole prefix once; rejects with a StoreError if etcd does not answer. */
-  static async open(hosts: string[], prefix: string): Promise<EtcdStore> {
-    const store = new EtcdStore(hosts, prefix);
+  static async open(hosts: string[], prefix: string, tls?: EtcdTls): Promise<EtcdStore> {
+    const store = new EtcdStore(hosts, prefix, tls);
     try {
       await store.#readSnapshot();
     } catch (error) {
       await store.close();
       const reason = error instanceof StoreError ? error.message.replace(/^.*? unavailable: /, '') : (error as Error).message;
-      throw new StoreError(`cannot reach etcd at ${hosts.join(', ')} (${reason}): start it, or point --store etcd://HOST:PORT[,HOST:PORT…] at its members`, {
-        cause: error,
-      });
+      throw new StoreError(startFailure(hosts, reason, tls !== undefined), { cause: error });
     }
     return store;
   }
 
-  private constructor(hosts: string[], prefix: string) {
+  private constructor(hosts: string[], prefix: string, tls?: EtcdTls) {
     this.#keys = new EtcdKeys(prefix);
-    this.#etcd = new EtcdConnection(hosts, `${prefix}probe`);
+    this.#etcd = new EtcdConnection(hosts, `${prefix}probe`, tls);
     this.#mirror = new EtcdMirror(this.#keys);
     this.#keepAlive = new KeepAlive(this.#etcd);
     this.#watch = new PrefixWatch(this.#etcd, this.#keys, this.#mirror);
