@@ -114,9 +114,9 @@ const RUN: Record<string, { mountNamespace?: boolean; checks: Check[] }> = {
       { command: /^curl --cacert ca\.crt -X PUT .* https:\/\/127\.0\.0\.1:8443\/v1\/services\/shop\/instances\/shop-1$/, output: /"service":"shop","id":"shop-1"/ },
       { command: /^SIGNPOST_URL=https:\/\/127\.0\.0\.1:8443 NODE_EXTRA_CA_CERTS=ca\.crt npx signpost ls$/, output: /^shop\s+1\s/m },
       { command: /^openssl req -x509 -CA ca\.crt .* -subj \/CN=deployer .*-keyout client\.key -out client\.crt$/ },
-      { command: /^etcd --data-dir etcd-data .*--client-cert-auth$/, ready: /serving client traffic securely on 127\.0\.0\.1:2379/ },
+      { command: /^etcd --data-dir etcd-data .*--client-cert-auth$/, ready: /serving client requests on 127\.0\.0\.1:2379/ },
       { command: /^npx signpost serve --http 127\.0\.0\.1:8444 .*--etcd-key client\.key$/, ready: /"signpost ready"/ },
-      { command: /^curl --cacert ca\.crt --cert client\.crt --key client\.key https:\/\/127\.0\.0\.1:8444\/v1\/services$/, output: /^\{"services":\[\]/ },
+      { command: /^curl --cacert ca\.crt --cert client\.crt --key client\.key https:\/\/127\.0\.0\.1:8444\/v1\/services$/, output: /\{"services":\[\]\}$/ },
     ],
   },
 };
