@@ -1,6 +1,8 @@
 // Wires one Signpost: store → registry → (DNS zone view + DNS listeners) and (HTTP API).
+import type { Server as TlsServer } from 'node:tls';
 import pino, { type Logger } from 'pino';
 import { addressMatcher } from './lib/addresses.ts';
+import { subjectOf } from './lib/pem.ts';
 import { listenError } from './lib/system-errors.ts';
 import { flagName, resolveConfig, type SignpostConfig } from './config/flags.ts';
 import { formatHostPort, type HostPort } from './config/parse.ts';
@@ -34,6 +36,12 @@ export interface Signpost {
    * file could not be read or parsed, and the previous tokens stay in use.
    */
   reloadTokens(): boolean;
+  /**
+   * Re-reads --tls-cert, --tls-key and --tls-client-ca (on SIGHUP): new connections get them,
+   * open ones keep theirs. False (logged) when they fail the start-up checks, and the previous
+   * ones stay in use; false without --tls-cert.
+   */
+  reloadCertificates(): boolean;
   close(): Promise<void>;
 }
 
@@ -49,7 +57,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   // Read first: a bad token file stops start-up before anything is opened.
   let tokens: TokenSet | null = config.tokenFile === undefined ? null : loadTokenFile(config.tokenFile);
   // Certificates too: an expired or mismatched one is a one-line refusal, not a failed handshake later.
-  const https = httpsOptions(config);
+  let https = httpsOptions(config);
   const store = options.store ?? (await openStore(config, etcdTls(config)));
   const registry = new Registry(store, { gracePeriod: config.gracePeriod, onlyPassing: config.onlyPassing });
   let restored: number;
@@ -185,6 +193,20 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
         return false;
       }
       log.info({ tokens: tokens.size }, 'token file reloaded');
+      return true;
+    },
+    reloadCertificates() {
+      if (!https) return false;
+      try {
+        const fresh = httpsOptions(config);
+        if (!fresh) return false;
+        (app.server as unknown as TlsServer).setSecureContext(fresh.server);
+        https = fresh;
+      } catch (error) {
+        log.error({ error: (error as Error).message }, 'certificates not reloaded: keeping the previous ones');
+        return false;
+      }
+      log.info({ certificate: subjectOf(https.certificate), validTo: https.certificate.validToDate.toISOString() }, 'certificates reloaded');
       return true;
     },
     close: () =>

@@ -4,14 +4,14 @@
 // --cert-file, --key-file, --trusted-ca-file and --client-cert-auth.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issue, makeCa, type Ca, type Issued } from './helpers/certs.ts';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.ts';
-import { runCli } from './helpers/process.ts';
+import { runCli, spawnSignpost } from './helpers/process.ts';
 import { NO_OVERLOAD_GUARD, startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 import { eventually } from './helpers/wait.ts';
 import { startSignpost } from '../src/server.ts';
@@ -167,6 +167,49 @@ describe('client certificates with --tls-client-ca', () => {
     }
     const listed = await curl('--cacert', ca.cert, '--cert', client.cert, '--key', client.key, `${base}/v1/services/api`);
     expect(JSON.parse(bodyOf(listed)).instances.map((instance: { id: string }) => instance.id)).toEqual(['api-1']);
+  });
+});
+
+describe('renewing the certificate without a restart (SIGHUP)', () => {
+  /** The subject of the certificate a fresh connection is served, as curl shows it. */
+  async function servedSubject(port: number): Promise<string> {
+    const shown = await curl('-v', '--cacert', ca.cert, `https://127.0.0.1:${port}/healthz`);
+    expect(statusOf(shown)).toBe(200);
+    return /subject: (.*)$/m.exec(shown.stderr)?.[1] ?? '';
+  }
+
+  it('new connections get the renewed certificate; a bad one is refused and the previous one stays', async () => {
+    const live = { cert: join(dir, 'live.crt'), key: join(dir, 'live.key') };
+    copyFileSync(server.cert, live.cert);
+    copyFileSync(server.key, live.key);
+    const signpost = await startTestSignpost({ ...NO_OVERLOAD_GUARD, tlsCert: live.cert, tlsKey: live.key });
+    try {
+      expect(await servedSubject(signpost.http.port)).toBe('CN=server');
+      const renewed = issue(dir, ca, 'renewed', { san: 'IP:127.0.0.1', usage: 'serverAuth' });
+      copyFileSync(renewed.cert, live.cert);
+      copyFileSync(renewed.key, live.key);
+      expect(signpost.reloadCertificates()).toBe(true);
+      expect(await servedSubject(signpost.http.port)).toBe('CN=renewed');
+      // Half-way through a renewal: the new certificate beside the old key. Refused, the renewed pair serves on.
+      copyFileSync(server.cert, live.cert);
+      expect(signpost.reloadCertificates()).toBe(false);
+      expect(await servedSubject(signpost.http.port)).toBe('CN=renewed');
+    } finally {
+      await signpost.close();
+    }
+  });
+});
+
+describe('SIGHUP to signpost serve with --tls-cert', () => {
+  it('reloads the certificates (and says nothing of a token file it does not have)', async () => {
+    const child = await spawnSignpost(['--store', 'memory', '--no-recursion', '--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--tls-cert', server.cert, '--tls-key', server.key]);
+    try {
+      process.kill(child.child.pid!, 'SIGHUP');
+      await eventually(() => (child.output.some((line) => line.includes('"certificates reloaded"')) ? true : undefined), 10_000, 'the reload log line');
+      expect(child.output.filter((line) => line.includes('reload asked for'))).toEqual([]);
+    } finally {
+      await child.stop();
+    }
   });
 });
 

@@ -51,8 +51,11 @@ export function serveCommand(): Command {
       const stop = () => {
         void signpost.close().then(() => process.exit(0));
       };
-      // Re-reads --token-file; a bad file is logged and the previous tokens stay in use.
-      process.on('SIGHUP', () => signpost.reloadTokens());
+      // Re-reads --token-file and the HTTPS certificates; a bad file is logged and the previous ones stay in use.
+      process.on('SIGHUP', () => {
+        if (config.tokenFile !== undefined || config.tlsCert === undefined) signpost.reloadTokens();
+        if (config.tlsCert !== undefined) signpost.reloadCertificates();
+      });
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     } catch (error) {

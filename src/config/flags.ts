@@ -141,7 +141,7 @@ export const FLAGS = {
   ),
   tlsCert: pemFile(
     'serve HTTPS (the API, the Consul API and the web console) with this certificate (PEM; intermediates after it); needs `--tls-key`; ' +
-      'see [Security](#security)',
+      're-read on `SIGHUP`; see [Security](#security)',
   ),
   tlsKey: pemFile('the private key (PEM, unencrypted) of `--tls-cert`'),
   tlsClientCa: pemFile(
