@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { WeightedOrder } from '../src/dns/answer/order.ts';
 import { MAX_PREASSEMBLED_RECORDS, preassembleAddresses, preassembleSrv } from '../src/dns/zone/preassembled.ts';
-import { AT_ADDRESS, AT_SRV, buildReverseRecords, buildServiceRecords, LAYOUT_STRIDE, type RecordSet } from '../src/dns/zone/records.ts';
+import { AT_ADDRESS, AT_SRV, buildServiceRecords, LAYOUT_STRIDE, type RecordSet } from '../src/dns/zone/records.ts';
+import { ReverseIndex } from '../src/dns/zone/reverse.ts';
+import { encodeName } from '../src/dns/wire/names.ts';
 import type { Answerable, Instance } from '../src/registry/types.ts';
 
 function instance(id: string, fields: Partial<Instance> = {}): Instance {
@@ -80,10 +82,18 @@ describe('record sets', () => {
     expect(warmer.byId.get('a')).not.toBe(after.byId.get('a'));
   });
 
-  it('reverse names map to every instance at that address', () => {
-    const reverse = buildReverseRecords([instance('a', { address: '10.0.0.7' }), instance('b', { address: '10.0.0.7', service: 'api' })], 'local', 5);
-    expect([...reverse.keys()].length).toBe(1);
-    expect(reverse.values().next().value!.length).toBe(2);
+  it('reverse names map to every instance at that address, across services', () => {
+    const reverse = new ReverseIndex(5);
+    reverse.update('web', buildServiceRecords(answerable(instance('a', { address: '10.0.0.7' })), 'local', 5));
+    reverse.update('api', buildServiceRecords(answerable(instance('b', { address: '10.0.0.7', service: 'api' })), 'local', 5));
+    expect(reverse.size).toBe(1);
+    const name = encodeName('7.0.0.10.IN-ADDR.arpa');
+    expect(reverse.find(name, 0, name.length)!.length).toBe(2);
+    reverse.update('api', null);
+    expect(reverse.find(name, 0, name.length)!.length).toBe(1);
+    reverse.update('web', null);
+    expect(reverse.find(name, 0, name.length)).toBeUndefined();
+    expect(reverse.size).toBe(0);
   });
 });
 

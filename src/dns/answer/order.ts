@@ -6,10 +6,22 @@
  * same distribution as RFC 2782's repeated "pick by running weight sum, remove, repeat", in
  * O(n log n): P(first = i) = w_i / Σw.
  */
+import type { WeightTree } from '../zone/weight-tree.ts';
+
 export class WeightedOrder {
   /** The drawn record numbers; valid up to what the last `draw` filled. */
   order = new Int32Array(64);
   #keys = new Float64Array(64);
+
+  /** Draws the first `limit` records (at most) of `tree`'s set into `order` from 0; returns how many. */
+  drawFirst(tree: WeightTree, limit: number): number {
+    const n = Math.min(limit, tree.count);
+    if (n > this.order.length) {
+      this.order = new Int32Array(n * 2);
+      this.#keys = new Float64Array(n * 2);
+    }
+    return tree.draw(this.order, n);
+  }
 
   draw(weights: Float64Array, numbers: Int32Array | null, from: number, to: number, into: number): void {
     const n = to - from;

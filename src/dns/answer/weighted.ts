@@ -6,8 +6,18 @@ import { RCODE, TYPE } from '../wire/constants.ts';
 import { MAX_PREASSEMBLED_RECORDS, preassembleAddresses, preassembleSrv } from '../zone/preassembled.ts';
 import { AT_ADDRESS, AT_GLUE, AT_SRV, AT_TARGET, LAYOUT_STRIDE, SRV_TARGET_OFFSET, type Preassembled, type RecordSet } from '../zone/records.ts';
 import type { Zone } from '../zone/zone.ts';
+import { WeightTree } from '../zone/weight-tree.ts';
 import type { WeightedOrder } from './order.ts';
 import { copyRange, glueSize, type ResponseWriter } from './writer.ts';
+
+/**
+ * Sets larger than this draw only the records an answer can hold, from a weight tree built once
+ * per change (zone/weight-tree.ts), rather than sorting every record by a random key per query.
+ */
+export const LARGE_SET = 32;
+
+/** Bytes of an A and an AAAA answer (owner pointer, type, class, TTL, length, address). */
+const ADDRESS_ANSWER_BYTES = { 4: 2 + 10 + 4, 6: 2 + 10 + 16 } as const;
 
 /** A service or tag name: SRV for every member, A/AAAA for the best tier; RFC 2782 names (`srvOnly`) have SRV only. */
 export function answerSet(w: ResponseWriter, order: WeightedOrder, zone: Zone, query: Buffer, set: RecordSet | undefined, srvOnly: boolean): number {
@@ -32,11 +42,21 @@ export function answerSet(w: ResponseWriter, order: WeightedOrder, zone: Zone, q
         return w.finish(RCODE.NOERROR, true);
       }
     }
-    order.draw(set.drawWeight, tier, 0, tier.length, 0);
+    const family = qtype === TYPE.A ? 4 : 6;
+    let count = tier.length;
+    let numbers: Int32Array | null = null;
+    if (tier.length > LARGE_SET) {
+      const tree = family === 4 ? (set.v4Tree ??= tierTree(set, tier)) : (set.v6Tree ??= tierTree(set, tier));
+      count = order.drawFirst(tree, Math.floor((w.limit - w.pos) / ADDRESS_ANSWER_BYTES[family]) + 1);
+      numbers = tier;
+    } else {
+      order.draw(set.drawWeight, tier, 0, tier.length, 0);
+    }
     const drawn = order.order;
     const { bytes, layout } = set;
-    for (let i = 0; i < tier.length; i++) {
-      const at = drawn[i] * LAYOUT_STRIDE + AT_ADDRESS;
+    for (let i = 0; i < count; i++) {
+      const record = numbers === null ? drawn[i] : numbers[drawn[i]];
+      const at = record * LAYOUT_STRIDE + AT_ADDRESS;
       if (!w.fits(layout[at + 1] - layout[at])) break;
       w.pos = copyRange(bytes, layout[at], layout[at + 1], w.out, w.pos);
       w.answers++;
@@ -80,12 +100,19 @@ function writePreassembled(w: ResponseWriter, orders: Preassembled): boolean {
  * section starts is known once the pairs that fit are counted.
  */
 function answerSrv(w: ResponseWriter, order: WeightedOrder, set: RecordSet): number {
-  const { bytes, layout, count } = set;
-  let from = 0;
-  for (let g = 0; g < set.srvGroupEnds.length; g++) {
-    const to = set.srvGroupEnds[g];
-    order.draw(set.drawWeight, null, from, to, from);
-    from = to;
+  const { bytes, layout } = set;
+  let count = set.count;
+  if (count > LARGE_SET) {
+    // One record more than can fit at the least size: the loop below then stops at it, with TC.
+    const tree = (set.srvTree ??= new WeightTree(set.drawWeight, set.srvGroupEnds));
+    count = order.drawFirst(tree, Math.floor((w.limit - w.pos) / set.minSrvBytes) + 1);
+  } else {
+    let from = 0;
+    for (let g = 0; g < set.srvGroupEnds.length; g++) {
+      const to = set.srvGroupEnds[g];
+      order.draw(set.drawWeight, null, from, to, from);
+      from = to;
+    }
   }
   const drawn = order.order;
   let answersEnd = w.pos;
@@ -114,4 +141,9 @@ function answerSrv(w: ResponseWriter, order: WeightedOrder, set: RecordSet): num
   w.pos = glueAt;
   w.answers += fitting;
   return w.finish(RCODE.NOERROR, true);
+}
+
+/** The weight tree of one address family's best tier: its positions are indexes into `tier`. */
+function tierTree(set: RecordSet, tier: Int32Array): WeightTree {
+  return new WeightTree(Array.from(tier, (record) => set.drawWeight[record]), Int32Array.of(tier.length));
 }

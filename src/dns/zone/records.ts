@@ -3,8 +3,9 @@
 // never per query; the per-query work in answer/ only orders and copies these fragments.
 import type { Answerable, Instance } from '../../registry/types.ts';
 import { TYPE } from '../wire/constants.ts';
-import { addressRdata, answerFragment, recordTail, reverseName, srvRdata, txtRdata } from '../wire/encode.ts';
+import { addressRdata, answerFragment, recordTail, srvRdata, txtRdata } from '../wire/encode.ts';
 import { encodeName } from '../wire/names.ts';
+import type { WeightTree } from './weight-tree.ts';
 
 /** One instance's records, as fragments ready to copy. */
 export interface InstanceRecords {
@@ -76,6 +77,15 @@ export interface RecordSet {
   srvOrders: Preassembled | null;
   v4Orders: Preassembled | null;
   v6Orders: Preassembled | null;
+  /**
+   * For large sets, the weights as trees that draw an order only as far as an answer can hold
+   * (weight-tree.ts), built on first use after a change; null: not built yet.
+   */
+  srvTree: WeightTree | null;
+  v4Tree: WeightTree | null;
+  v6Tree: WeightTree | null;
+  /** The fewest bytes an SRV answer with its glue takes here: bounds how many records can fit. */
+  minSrvBytes: number;
 }
 
 /** Where, in `RecordSet.bytes`, a record's SRV answer, glue tail, target name and address answer start and end. */
@@ -167,7 +177,10 @@ function buildRecordSet(service: string, records: InstanceRecords[]): RecordSet 
     offset += piece.length;
   };
   const groupEnds: number[] = [];
+  let minSrvBytes = Infinity;
   sorted.forEach((record, i) => {
+    // Glue whose owner is a 2-byte pointer to the target: the least it can take.
+    minSrvBytes = Math.min(minSrvBytes, record.srv.length + 2 + record.glueTail.length);
     const base = i * LAYOUT_STRIDE;
     place(base + AT_SRV, record.srv);
     place(base + AT_GLUE, record.glueTail);
@@ -188,6 +201,10 @@ function buildRecordSet(service: string, records: InstanceRecords[]): RecordSet 
     srvOrders: null,
     v4Orders: null,
     v6Orders: null,
+    srvTree: null,
+    v4Tree: null,
+    v6Tree: null,
+    minSrvBytes,
   };
 }
 
@@ -200,20 +217,4 @@ function bestTier(sorted: InstanceRecords[], family: 4 | 6): Int32Array {
     numbers.push(i);
   });
   return Int32Array.from(numbers);
-}
-
-/**
- * PTR answers for reverse lookups, keyed as `FoldedKeys` keys a question name (the lower-cased wire
- * name as latin1): `1.0.0.10.in-addr.arpa` → `<id>.<service>.instance.<domain>`, one PTR per
- * instance DNS answers with at that address, so an address several instances share has several.
- */
-export function buildReverseRecords(answerable: Iterable<Instance>, domain: string, ttl: number): Map<string, Buffer[]> {
-  const byName = new Map<string, Buffer[]>();
-  for (const instance of answerable) {
-    const key = encodeName(reverseName(instance.address)).toString('latin1');
-    let answers = byName.get(key);
-    if (!answers) byName.set(key, (answers = []));
-    answers.push(answerFragment(TYPE.PTR, ttl, encodeName(instanceTargetName(instance, domain))));
-  }
-  return byName;
 }

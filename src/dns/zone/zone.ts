@@ -3,10 +3,12 @@
 import { isIP } from 'node:net';
 import type { RegistryView } from '../../registry/types.ts';
 import { PreparedAnswers } from './prepared.ts';
-import { buildReverseRecords, buildServiceRecords, type ServiceRecords } from './records.ts';
+import { UnderscoreParents } from './parents.ts';
+import { buildServiceRecords, type ServiceRecords } from './records.ts';
+import { ReverseIndex } from './reverse.ts';
 import { TYPE } from '../wire/constants.ts';
 import { addressRdata, answerFragment, recordTail, soaRdata } from '../wire/encode.ts';
-import { encodeName, equalsFolded, FoldedKeys, hashFolded } from '../wire/names.ts';
+import { encodeName, equalsFolded, hashFolded } from '../wire/names.ts';
 
 export interface ZoneOptions {
   domain: string;
@@ -47,6 +49,11 @@ export class Zone {
   readonly nsGlue: { family: 4 | 6; answer: Buffer; tail: Buffer; target: Buffer } | null;
   /** Answers already given, ready to copy again until their service changes (prepared.ts). */
   readonly prepared = new PreparedAnswers();
+  /**
+   * Instances the zone has built services' records from since start: a change costs the next
+   * query O(its service) here. A test reads it to catch a change that costs O(every instance).
+   */
+  recordsBuilt = 0;
   readonly #view: RegistryView;
   /**
    * A slot per registered service, by name and by the hash of their name's bytes, made when the
@@ -61,14 +68,14 @@ export class Zone {
    */
   #buckets: Array<ServiceSlot | undefined> = new Array<ServiceSlot | undefined>(INITIAL_BUCKETS).fill(undefined);
   /**
-   * The labels `L` for which `_L.service.<domain>` exists as an empty non-terminal (`tcp` and `udp`
-   * while any service is answerable, and every tag of an answerable instance); built on the first
-   * such question after any change.
+   * The labels `L` for which `_L.service.<domain>` exist as empty non-terminals, and the PTR answers
+   * of every address: indexes over every service, each brought up to date on its first use after a
+   * change by re-indexing only the services changed since (`#pendingParents`, `#pendingReverse`).
    */
-  #underscoreParents: Set<string> | null = null;
-  /** PTR answers by reverse name, over every service; built on the first reverse lookup after any change. */
-  #reverse: Map<string, Buffer[]> | null = null;
-  readonly #keys = new FoldedKeys();
+  readonly underscoreParents = new UnderscoreParents();
+  readonly reverseIndex: ReverseIndex;
+  readonly #pendingParents = new Set<string>();
+  readonly #pendingReverse = new Set<string>();
   readonly #mname: Buffer;
   readonly #rname: Buffer;
   #serial = Math.floor(Date.now() / 1000);
@@ -95,7 +102,12 @@ export class Zone {
     } else {
       this.nsGlue = null;
     }
-    for (const service of view.serviceNames()) this.#addSlot(service);
+    this.reverseIndex = new ReverseIndex(this.ttl);
+    for (const service of view.serviceNames()) {
+      this.#addSlot(service);
+      this.#pendingParents.add(service);
+      this.#pendingReverse.add(service);
+    }
     view.onChange((service) => this.#invalidate(service));
   }
 
@@ -114,6 +126,7 @@ export class Zone {
         this.#dropSlot(slot);
         return null;
       }
+      this.recordsBuilt += answerable.length;
       slot.records = buildServiceRecords(answerable, this.domain, this.ttl, slot.stale);
       slot.stale = null;
     }
@@ -139,14 +152,8 @@ export class Zone {
    * any letter case), or undefined when no instance DNS answers with has that address.
    */
   reverse(buf: Buffer, start: number, end: number): readonly Buffer[] | undefined {
-    if (!this.#reverse) {
-      const answerable = [];
-      for (const service of this.#view.serviceNames()) {
-        for (const { instance } of this.#view.answerable(service) ?? []) answerable.push(instance);
-      }
-      this.#reverse = buildReverseRecords(answerable, this.domain, this.ttl);
-    }
-    return this.#reverse.get(this.#keys.key(buf, start, end));
+    if (this.#pendingReverse.size > 0) this.#catchUp(this.#pendingReverse, this.reverseIndex);
+    return this.reverseIndex.find(buf, start, end);
   }
 
   /**
@@ -154,17 +161,14 @@ export class Zone {
    * (`_<service>._tcp`, `_<service>._udp`, `_<service>._<tag>`)? `label` is lower case, without `_`.
    */
   hasUnderscoreParent(label: string): boolean {
-    if (!this.#underscoreParents) {
-      const parents = new Set<string>();
-      for (const name of [...this.#services.keys()]) {
-        const records = this.service(name);
-        if (!records) continue;
-        parents.add('tcp').add('udp');
-        for (const tag of records.byTag.keys()) parents.add(tag);
-      }
-      this.#underscoreParents = parents;
-    }
-    return this.#underscoreParents.has(label);
+    if (this.#pendingParents.size > 0) this.#catchUp(this.#pendingParents, this.underscoreParents);
+    return this.underscoreParents.has(label);
+  }
+
+  /** Re-indexes the services changed since `index` was last used, and only those. */
+  #catchUp(pending: Set<string>, index: { update(service: string, records: ServiceRecords | null): void }): void {
+    for (const name of pending) index.update(name, this.service(name));
+    pending.clear();
   }
 
   #dropSlot(slot: ServiceSlot): void {
@@ -218,8 +222,8 @@ export class Zone {
       slot.stale = slot.records;
       slot.records = undefined;
     }
-    this.#reverse = null;
-    this.#underscoreParents = null;
+    this.#pendingParents.add(service);
+    this.#pendingReverse.add(service);
     this.#serial = (this.#serial + 1) >>> 0;
     this.#soaTail = this.#buildSoaTail();
   }

@@ -1,0 +1,515 @@
+// Scale: how Signpost's costs grow with the registry, on one node with the embedded (SQLite) store.
+//
+//   npm run bench:scale                 print the tables
+//   npm run bench:scale -- --write      also put them into BENCHMARKS.md ("## Scale")
+//
+// 1. Growth, for 1,000 (the reference), 10,000, 100,000 and 1,000,000 instances, in services of
+//    100 instances and of 1,000: the data directory is written through the store itself
+//    (SqliteStore.put in batches of 20,000, one commit each: what a server would have stored), then
+//    `signpost serve` starts from it as a child process. Measured: start-up (spawn to the ready
+//    line), RSS at ready and after DNS has answered for every service (records built), bytes per
+//    instance over an empty server, the server's CPU per durable write (a registration into an
+//    existing service, then its deregistration, over HTTP), and DNS throughput under dnsperf
+//    against the bare-socket baseline (bench/baseline-server.ts), alternated, as `npm run bench`.
+// 2. Where an instance's bytes go: the registry and the DNS side built in one process with a
+//    memory store, heap measured after a forced GC at each step.
+// 3. A service of 10,000 instances: its UDP SRV answer (truncated) and TCP answer (the 64 KiB
+//    limit), and the worst latency of other queries while it changes and is asked for over TCP.
+// 4. An expiry storm: 100,000 leases restored together lapse in the same second, while dnsperf
+//    asks for other services; qps before and during, and how late each expiry was.
+//
+// SCALE_SIZES (default 1000,10000,100000,1000000), SCALE_SECONDS (dnsperf run, 5), SCALE_ROUNDS (3).
+import { execFileSync, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NODE_FLAGS } from '../src/config/limits.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
+import type { Registration } from '../src/registry/types.ts';
+import {
+  CLOCK_TICKS_PER_SECOND,
+  HOST,
+  NODE,
+  ROOT,
+  cpuTicks,
+  dnsperf,
+  dnsperfVersion,
+  launch,
+  launchSignpost,
+  markdownTable,
+  median,
+  percentile,
+  pinToCpu,
+  portOf,
+  stop,
+  stopAllAndRemove,
+  stopOnInterrupt,
+  textTable,
+  writeSection,
+} from './lib.ts';
+
+const SECTION_HEADING = '## Scale';
+const SIZES = (process.env.SCALE_SIZES ?? '1000,10000,100000,1000000').split(',').map(Number);
+const SECONDS = Number(process.env.SCALE_SECONDS ?? 5);
+const ROUNDS = Number(process.env.SCALE_ROUNDS ?? 3);
+const WRITE = process.argv.includes('--write');
+const SHAPES = [100, 1000];
+const BATCH = 20_000;
+const WRITES = 2_000;
+const WRITE_CONCURRENCY = 16;
+const QUERIES = 20_000;
+const UNKNOWN_EVERY = 20;
+const PINNED = os.cpus().length >= 2;
+const SERVER_CPU = 1;
+const DNSPERF_CPU = 0;
+const load = { clients: 4, outstanding: 200, cpu: PINNED ? DNSPERF_CPU : undefined };
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'signpost-bench-scale-'));
+
+// ---- data -------------------------------------------------------------------------------------
+
+/** Instance k of service s: a unique address, two meta entries and a tag, as a typical registration. */
+function registration(service: string, k: number, ttl: number): Registration {
+  return {
+    service,
+    id: `i${k}`,
+    address: `10.${(k >> 16) & 0xff}.${(k >> 8) & 0xff}.${k & 0xff}`,
+    port: 8000 + (k % 1000),
+    weight: 100,
+    priority: 0,
+    ttl,
+    tags: ['v2'],
+    meta: { version: '2.1.0', zone: 'eu-1' },
+  };
+}
+
+/** Writes `services` × `perService` registrations (and `extra`) into a fresh data directory; seconds taken. */
+async function populate(dir: string, services: number, perService: number, ttl: number, extra: Registration[] = []): Promise<number> {
+  mkdirSync(dir, { recursive: true });
+  const started = performance.now();
+  const store = await SqliteStore.open(dir);
+  let batch: Promise<void>[] = [];
+  let n = 0;
+  for (let s = 0; s < services; s++) {
+    for (let k = 0; k < perService; k++) {
+      batch.push(store.put(registration(`svc${s}`, n++, ttl)));
+      if (batch.length === BATCH) {
+        await Promise.all(batch);
+        batch = [];
+      }
+    }
+  }
+  for (const row of extra) batch.push(store.put(row));
+  await Promise.all(batch);
+  await store.close();
+  return (performance.now() - started) / 1000;
+}
+
+/** dnsperf input over `services` services: half A, a quarter `_svc._tcp` SRV, a quarter SRV, 5% unknown names. */
+function queryFile(name: string, services: number, prefix = 'svc'): string {
+  let seed = 0x2545f491;
+  const next = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % services;
+  };
+  const lines: string[] = [];
+  for (let i = 0; i < QUERIES; i++) {
+    const n = next();
+    const service = Math.floor(i / 4) % UNKNOWN_EVERY === UNKNOWN_EVERY - 1 ? `nosuch${n}` : `${prefix}${n}`;
+    if (i % 4 === 1) lines.push(`_${service}._tcp.service.local SRV`);
+    else if (i % 4 === 3) lines.push(`${service}.service.local SRV`);
+    else lines.push(`${service}.service.local A`);
+  }
+  const file = path.join(scratch, name);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+// ---- measures ---------------------------------------------------------------------------------
+
+function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match![1]) * 1024;
+}
+
+/** The server's CPU per write: WRITES registrations into existing services, then their deregistrations. */
+async function writeCost(pid: number, url: string, services: number): Promise<{ cpuUs: number; wallMs: number }> {
+  const jobs: Array<() => Promise<void>> = [];
+  const send = async (method: string, pathname: string, body?: unknown) => {
+    const response = await fetch(`${url}${pathname}`, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!response.ok) throw new Error(`${method} ${pathname}: HTTP ${response.status} ${await response.text()}`);
+  };
+  for (let i = 0; i < WRITES; i++) {
+    const service = `svc${(i * 7919) % services}`;
+    const { address, port, weight, ttl, tags, meta } = registration(service, 0xff0000 + i, 86400);
+    jobs.push(() => send('PUT', `/v1/services/${service}/instances/w${i}`, { address, port, weight, ttl, tags, meta }));
+  }
+  const run = async (list: Array<() => Promise<void>>) => {
+    const queue = [...list];
+    await Promise.all(Array.from({ length: WRITE_CONCURRENCY }, async () => {
+      for (let job = queue.shift(); job; job = queue.shift()) await job();
+    }));
+  };
+  const ticks = cpuTicks(pid);
+  const started = performance.now();
+  await run(jobs);
+  await run(Array.from({ length: WRITES }, (_, i) => () => send('DELETE', `/v1/services/svc${(i * 7919) % services}/instances/w${i}`)));
+  const wallMs = performance.now() - started;
+  const cpuSeconds = (cpuTicks(pid) - ticks) / CLOCK_TICKS_PER_SECOND;
+  return { cpuUs: (cpuSeconds * 1e6) / (2 * WRITES), wallMs: wallMs / (2 * WRITES) };
+}
+
+/**
+ * A UDP client asking `name` every `intervalMs` and timing each answer: the latency a query sees
+ * while something else happens. Lost answers (none within 2 s) count as 2,000 ms.
+ */
+function latencyProbe(port: number, name: string, intervalMs: number) {
+  const socket = dgram.createSocket('udp4');
+  const sent = new Map<number, number>();
+  const latencies: number[] = [];
+  let id = 0;
+  socket.on('message', (message) => {
+    const at = sent.get(message.readUInt16BE(0));
+    if (at === undefined) return;
+    sent.delete(message.readUInt16BE(0));
+    latencies.push(performance.now() - at);
+  });
+  const question = encodeQuery(name, 1);
+  const timer = setInterval(() => {
+    const now = performance.now();
+    for (const [key, at] of sent) if (now - at > 2000) (sent.delete(key), latencies.push(2000));
+    id = (id + 1) & 0xffff;
+    question.writeUInt16BE(id, 0);
+    sent.set(id, now);
+    socket.send(question, port, HOST);
+  }, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await sleep(200);
+      socket.close();
+      return { count: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies) };
+    },
+  };
+}
+
+function encodeQuery(name: string, qtype: number): Buffer {
+  const labels = name.split('.').flatMap((label) => [Buffer.from([label.length]), Buffer.from(label)]);
+  return Buffer.concat([Buffer.from([0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, qtype >> 8, qtype & 0xff, 0, 1])]);
+}
+
+function dig(port: number, ...args: string[]): string {
+  return execFileSync('dig', [`@${HOST}`, '-p', String(port), '+time=5', '+tries=1', ...args], { encoding: 'utf8', timeout: 20_000 });
+}
+
+/** dig's answer count, flags, message size and query time. */
+function digFacts(output: string) {
+  return {
+    answers: Number(/ANSWER: (\d+)/.exec(output)?.[1] ?? -1),
+    truncated: / flags:[^;]*\btc\b/.test(output),
+    bytes: Number(/MSG SIZE\s+rcvd: (\d+)/.exec(output)?.[1] ?? -1),
+    ms: Number(/Query time: (\d+) msec/.exec(output)?.[1] ?? -1),
+  };
+}
+
+// ---- 1. growth --------------------------------------------------------------------------------
+
+interface Growth {
+  instances: number;
+  perService: number;
+  populateS: number;
+  startupS: number;
+  rssReady: number;
+  rssDns: number;
+  bytesPerInstance: number;
+  bytesPerInstanceDns: number;
+  writeCpuUs: number;
+  writeWallMs: number;
+  ratio: number;
+  signpostQps: number;
+  baselineQps: number;
+}
+
+async function growth(baselinePort: number, baselinePid: number, emptyRss: { ready: number; dns: number }): Promise<Growth[]> {
+  const rows: Growth[] = [];
+  for (const perService of SHAPES) {
+    for (const instances of SIZES) {
+      if (instances < perService) continue;
+      const services = instances / perService;
+      const dir = path.join(scratch, `growth-${instances}-${perService}`);
+      console.log(`\n${instances.toLocaleString('en')} instances (${services} × ${perService}): writing the data dir...`);
+      const populateS = await populate(dir, services, perService, 86400);
+      const server = await launchSignpost(`Signpost ${instances}`, ['--data-dir', dir, '--log-level', 'warn']);
+      const rssReady = rssBytes(server.pid);
+      console.log(`  ready in ${(server.readyMs / 1000).toFixed(2)} s, RSS ${(rssReady / 2 ** 20).toFixed(0)} MiB`);
+      if (PINNED) pinToCpu(server.pid, SERVER_CPU);
+      // Every service asked for once, so each has its records built (what a busy server holds).
+      const warm = queryFile(`warm-${instances}-${perService}.txt`, services);
+      const everyService = path.join(scratch, `every-${instances}-${perService}.txt`);
+      writeFileSync(everyService, Array.from({ length: services }, (_, s) => `svc${s}.service.local SRV\nsvc${s}.service.local A`).join('\n') + '\n');
+      await dnsperf(server.dnsPort, everyService, Math.max(2, Math.ceil(services / 20_000)), { ...load });
+      await dnsperf(server.dnsPort, warm, 2, load);
+      const rssDns = rssBytes(server.pid);
+      const writes = await writeCost(server.pid, server.url, services);
+      console.log(`  RSS after DNS ${(rssDns / 2 ** 20).toFixed(0)} MiB; a write costs ${writes.cpuUs.toFixed(0)} µs of server CPU`);
+      const ratios: number[] = [];
+      const sQps: number[] = [];
+      const bQps: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const base = await dnsperf(baselinePort, warm, SECONDS, load);
+        const sign = await dnsperf(server.dnsPort, warm, SECONDS, load);
+        ratios.push(sign.qps / base.qps);
+        sQps.push(sign.qps);
+        bQps.push(base.qps);
+        console.log(`  round ${round + 1}: baseline ${base.qps.toFixed(0)} qps, Signpost ${sign.qps.toFixed(0)} qps (${(sign.qps / base.qps).toFixed(3)}), ${JSON.stringify(sign.rcodes)}`);
+      }
+      await stop(server.child);
+      rmSync(dir, { recursive: true, force: true });
+      rows.push({
+        instances,
+        perService,
+        populateS,
+        startupS: server.readyMs / 1000,
+        rssReady,
+        rssDns,
+        bytesPerInstance: (rssReady - emptyRss.ready) / instances,
+        bytesPerInstanceDns: (rssDns - emptyRss.dns) / instances,
+        writeCpuUs: writes.cpuUs,
+        writeWallMs: writes.wallMs,
+        ratio: median(ratios),
+        signpostQps: median(sQps),
+        baselineQps: median(bQps),
+      });
+    }
+  }
+  void baselinePid;
+  return rows;
+}
+
+// ---- 2. where the bytes go --------------------------------------------------------------------
+
+/** Runs this file in breakdown mode in a child with --expose-gc; returns its JSON. */
+async function breakdown(instances: number): Promise<Record<string, number>> {
+  const child = spawn(NODE, [...NODE_FLAGS, '--expose-gc', path.join(ROOT, 'bench/scale-breakdown.ts'), String(instances)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  const [code] = await once(child, 'close');
+  if (code !== 0) throw new Error(`breakdown exited with ${code}`);
+  return JSON.parse(output.trim().split('\n').at(-1)!);
+}
+
+// ---- 3. a large service -----------------------------------------------------------------------
+
+async function largeService() {
+  const dir = path.join(scratch, 'large');
+  const big = Array.from({ length: 10_000 }, (_, k) => ({ ...registration('big', k, 86400), weight: 1 + (k % 100) }));
+  await populate(dir, 200, 3, 86400, big);
+  const server = await launchSignpost('Signpost large', ['--data-dir', dir, '--log-level', 'warn']);
+  if (PINNED) pinToCpu(server.pid, SERVER_CPU);
+  const udp = digFacts(dig(server.dnsPort, '+notcp', '+noedns', '+ignore', 'big.service.local', 'SRV'));
+  const udpEdns = digFacts(dig(server.dnsPort, '+notcp', '+bufsize=1232', '+ignore', 'big.service.local', 'SRV'));
+  const tcp = digFacts(dig(server.dnsPort, '+tcp', 'big.service.local', 'SRV'));
+  // Other queries, one every 2 ms, while the big service changes 50 times a second and is asked for over TCP.
+  const idle = latencyProbe(server.dnsPort, 'svc1.service.local', 2);
+  await sleep(5000);
+  const idleLatency = await idle.stop();
+  const busy = latencyProbe(server.dnsPort, 'svc1.service.local', 2);
+  const until = Date.now() + 10_000;
+  let changes = 0;
+  let tcpQueries = 0;
+  const tcpTimes: number[] = [];
+  while (Date.now() < until) {
+    const k = changes % 10_000;
+    const body = { address: `10.200.${(k >> 8) & 0xff}.${k & 0xff}`, port: 9000, weight: 1 + ((changes * 13) % 100), ttl: 86400 };
+    await fetch(`${server.url}/v1/services/big/instances/i${k}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    changes++;
+    const started = performance.now();
+    dig(server.dnsPort, '+tcp', 'big.service.local', 'SRV');
+    tcpTimes.push(performance.now() - started);
+    tcpQueries++;
+    await sleep(20);
+  }
+  const busyLatency = await busy.stop();
+  await stop(server.child);
+  rmSync(dir, { recursive: true, force: true });
+  return { udp, udpEdns, tcp, idleLatency, busyLatency, changes, tcpQueries, tcpP50: percentile(tcpTimes, 50), tcpMax: Math.max(...tcpTimes) };
+}
+
+// ---- 4. an expiry storm -----------------------------------------------------------------------
+
+async function expiryStorm(baselinePort: number) {
+  const STORM = 100_000;
+  const TTL = 25;
+  const dir = path.join(scratch, 'storm');
+  // The steady services: no lease (ttl 0), asked for throughout; the storm: 1,000 × 100 leases.
+  const steady = Array.from({ length: 600 }, (_, i) => ({ ...registration(`steady${i % 200}`, i, 0) }));
+  await populate(dir, STORM / 100, 100, TTL, steady);
+  const file = queryFile('steady.txt', 200, 'steady');
+  const server = await launchSignpost('Signpost storm', ['--data-dir', dir, '--log-level', 'warn']);
+  const readyAt = Date.now();
+  if (PINNED) pinToCpu(server.pid, SERVER_CPU);
+  await dnsperf(server.dnsPort, file, 2, load);
+  const base = await dnsperf(baselinePort, file, SECONDS, load);
+  const before = await dnsperf(server.dnsPort, file, SECONDS, load);
+  // The leases were restored during start-up, TTL s before they lapse: run across that moment.
+  const stormAt = readyAt + TTL * 1000;
+  const start = stormAt - 3000;
+  if (Date.now() > start) throw new Error('the storm bench fell behind its schedule: raise TTL');
+  await sleep(start - Date.now());
+  const during = await dnsperf(server.dnsPort, file, 7, load);
+  // How late was each expiry: when it left DNS (the lease source turned critical) against its deadline.
+  const lateness: number[] = [];
+  let expired = 0;
+  for (let s = 0; s < STORM / 100; s++) {
+    const body = (await (await fetch(`${server.url}/v1/services/svc${s}`)).json()) as {
+      instances: Array<{ status: string; expiresAt: string; health: { lease?: { status: string; since: string } } }>;
+    };
+    for (const instance of body.instances) {
+      if (instance.health.lease?.status !== 'critical') continue;
+      expired++;
+      lateness.push(Date.parse(instance.health.lease.since) - Date.parse(instance.expiresAt));
+    }
+  }
+  const nx = digFacts(dig(server.dnsPort, 'svc7.service.local', 'SRV'));
+  const nxStatus = /status: (\w+)/.exec(dig(server.dnsPort, 'svc7.service.local', 'SRV'))?.[1];
+  await stop(server.child);
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    expired,
+    before,
+    during,
+    baseline: base,
+    latenessP50: percentile(lateness, 50),
+    latenessP99: percentile(lateness, 99),
+    latenessMax: Math.max(...lateness),
+    afterward: `${nxStatus} (${nx.answers} answers)`,
+  };
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  try {
+    console.log(`# ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Linux ${os.release()}, dnsperf ${dnsperfVersion()}`);
+    const baseline = await launch('baseline', [path.join(ROOT, 'bench/baseline-server.ts')], 'baseline ready');
+    const baselinePort = portOf(baseline.ready.dns);
+    if (PINNED) pinToCpu(baseline.pid, SERVER_CPU);
+
+    const emptyDir = path.join(scratch, 'empty');
+    mkdirSync(emptyDir);
+    const empty = await launchSignpost('Signpost empty', ['--data-dir', emptyDir, '--log-level', 'warn']);
+    const emptyReady = rssBytes(empty.pid);
+    await dnsperf(empty.dnsPort, queryFile('empty.txt', 10), 2, load);
+    const emptyRss = { ready: emptyReady, dns: rssBytes(empty.pid), startupS: empty.readyMs / 1000 };
+    await stop(empty.child);
+    console.log(`empty server: ready in ${emptyRss.startupS.toFixed(2)} s, RSS ${mib(emptyRss.ready)} MiB (${mib(emptyRss.dns)} MiB after DNS)`);
+
+    const rows = await growth(baselinePort, baseline.pid, emptyRss);
+    console.log('\nwhere the bytes go (one process, memory store, heap after GC)...');
+    const parts = await breakdown(Math.min(100_000, Math.max(...SIZES)));
+    console.log(JSON.stringify(parts));
+    console.log('\na service of 10,000 instances...');
+    const large = await largeService();
+    console.log(JSON.stringify(large));
+    console.log('\nan expiry storm of 100,000 leases...');
+    const storm = await expiryStorm(baselinePort);
+    console.log(JSON.stringify({ ...storm, before: storm.before.qps, during: storm.during.qps, baseline: storm.baseline.qps }));
+    await stop(baseline.child);
+
+    const reference = (perService: number) => rows.find((row) => row.perService === perService && row.instances === Math.min(...rows.filter((r) => r.perService === perService).map((r) => r.instances)));
+    const header = ['instances', 'services × size', 'write data dir s', 'start-up s', 'RSS ready MiB', 'RSS after DNS MiB', 'bytes/instance (ready / after DNS)', 'write CPU µs', 'DNS qps / baseline', 'vs smallest'];
+    const tableRows = rows.map((row) => [
+      fixed(row.instances),
+      `${fixed(row.instances / row.perService)} × ${fixed(row.perService)}`,
+      fixed(row.populateS, 1),
+      fixed(row.startupS, 2),
+      mib(row.rssReady),
+      mib(row.rssDns),
+      `${fixed(row.bytesPerInstance)} / ${fixed(row.bytesPerInstanceDns)}`,
+      fixed(row.writeCpuUs),
+      `${row.ratio.toFixed(3)} (${fixed(row.signpostQps)} / ${fixed(row.baselineQps)})`,
+      (row.ratio / reference(row.perService)!.ratio).toFixed(3),
+    ]);
+    const partRows = Object.entries(parts).map(([part, bytes]) => [part, fixed(bytes)]);
+    const largeRows = [
+      ['UDP SRV, no EDNS (`dig +notcp +noedns +ignore`)', `${large.udp.answers} answers, ${large.udp.bytes} bytes, TC ${large.udp.truncated ? 'set' : 'NOT set'}, ${large.udp.ms} ms`],
+      ['UDP SRV, EDNS 1232', `${large.udpEdns.answers} answers, ${large.udpEdns.bytes} bytes, TC ${large.udpEdns.truncated ? 'set' : 'NOT set'}, ${large.udpEdns.ms} ms`],
+      ['TCP SRV (`dig +tcp`)', `${large.tcp.answers} answers, ${large.tcp.bytes} bytes, TC ${large.tcp.truncated ? 'set' : 'not set'}, ${large.tcp.ms} ms`],
+      ['TCP SRV right after a change (dig, incl. its start)', `p50 ${fixed(large.tcpP50, 1)} ms, max ${fixed(large.tcpMax, 1)} ms over ${large.tcpQueries}`],
+      ['other queries, idle (every 2 ms)', `p50 ${fixed(large.idleLatency.p50, 2)} / p99 ${fixed(large.idleLatency.p99, 2)} / max ${fixed(large.idleLatency.max, 2)} ms (${large.idleLatency.count})`],
+      [`other queries while it changed ${large.changes} times and was asked over TCP after each`, `p50 ${fixed(large.busyLatency.p50, 2)} / p99 ${fixed(large.busyLatency.p99, 2)} / max ${fixed(large.busyLatency.max, 2)} ms (${large.busyLatency.count})`],
+    ];
+    const stormRows = [
+      ['instances whose lease lapsed', fixed(storm.expired)],
+      ['qps before (steady services, dnsperf)', `${fixed(storm.before.qps)} (baseline ${fixed(storm.baseline.qps)})`],
+      ['qps during the storm', `${fixed(storm.during.qps)} (${(storm.during.qps / storm.before.qps).toFixed(3)} of before), lost ${storm.during.lost}`],
+      ['lateness of expiry (left DNS − deadline)', `p50 ${fixed(storm.latenessP50)} ms, p99 ${fixed(storm.latenessP99)} ms, max ${fixed(storm.latenessMax)} ms (bound: 100 ms)`],
+      ['a stormed service afterwards', storm.afterward],
+    ];
+    console.log('\n' + textTable(header, tableRows));
+    console.log('\n' + textTable(['part', 'bytes per instance'], partRows));
+    console.log('\n' + textTable(['large service', ''], largeRows));
+    console.log('\n' + textTable(['expiry storm', ''], stormRows));
+    if (WRITE) {
+      const command = (process.env.SCALE_SIZES ? `SCALE_SIZES=${SIZES.join(',')} ` : '') + 'npm run bench:scale';
+      writeSection(
+        SECTION_HEADING,
+        [
+          SECTION_HEADING,
+          '',
+          `Command: \`${command}\` (\`-- --write\` rewrites this section). Date: ${new Date().toISOString().slice(0, 10)}. ` +
+            `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Linux ${os.release()}, Node ${execFileSync(NODE, ['-v'], { encoding: 'utf8' }).trim()}, dnsperf ${dnsperfVersion()}` +
+            (PINNED ? `; servers on CPU ${SERVER_CPU}, dnsperf on CPU ${DNSPERF_CPU}.` : '.'),
+          '',
+          `Growth: the data directory written through the store (batches of ${fixed(BATCH)}), then \`signpost serve\` from it. ` +
+            `Bytes per instance: RSS over an empty server's (${mib(emptyRss.ready)} MiB at ready, ${mib(emptyRss.dns)} MiB after DNS), ` +
+            `after DNS = once every service has been asked for (its records built). Write CPU: the server's CPU time per durable write ` +
+            `(${fixed(WRITES)} registrations into existing services, then their deregistrations, ${WRITE_CONCURRENCY} at a time). ` +
+            `DNS: \`dnsperf -c ${load.clients} -q ${load.outstanding} -l ${SECONDS}\`, ${ROUNDS} rounds alternating with the bare-socket baseline, ` +
+            `${fixed(QUERIES)} queries over every service (half A, a quarter \`_svc._tcp\` SRV, a quarter SRV, 5% unknown); medians. ` +
+            `"vs smallest" is the ratio over the smallest size's ratio with the same service size.`,
+          '',
+          markdownTable(header, tableRows),
+          '',
+          `Where an instance's bytes go (\`bench/scale-breakdown.ts\`, ${fixed(Math.min(100_000, Math.max(...SIZES)))} instances in services of 100, one process, heap after a forced GC):`,
+          '',
+          markdownTable(['part', 'bytes per instance'], partRows),
+          '',
+          'A service of 10,000 instances (weights 1-100), beside 200 services of 3:',
+          '',
+          markdownTable(['', ''], largeRows),
+          '',
+          `An expiry storm: 100,000 instances (1,000 services × 100, ttl 25 s) restored at start-up, so their leases lapse within the same second; ` +
+            'dnsperf asks for 200 other services (no lease) before and across it:',
+          '',
+          markdownTable(['', ''], stormRows),
+          '',
+        ].join('\n'),
+      );
+      console.log(`\nwrote "${SECTION_HEADING}" in BENCHMARKS.md`);
+    }
+  } finally {
+    await stopAllAndRemove(scratch);
+  }
+}
+
+stopOnInterrupt(() => stopAllAndRemove(scratch));
+
+try {
+  await main();
+} catch (error) {
+  console.error(`bench: ${(error as Error).stack}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,117 @@
+// What one registration or expiry costs the DNS side, counted rather than timed (no sockets): with
+// many services registered, a change re-indexes and rebuilds its own service only, never every
+// instance. The counters are the zone's own (records built, reverse index and `_L.service` parents
+// updates); a change that goes back to rebuilding an index whole makes these fail.
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { Answerer } from '../src/dns/answer/answer.ts';
+import { RESPONSE_BUFFER_BYTES } from '../src/dns/answer/writer.ts';
+import { Zone } from '../src/dns/zone/zone.ts';
+import { Registry } from '../src/registry/registry.ts';
+import type { Registration } from '../src/registry/types.ts';
+import { MemoryStore } from '../src/store/memory.ts';
+import { decode, Packet, query } from './helpers/signpost.ts';
+
+const SERVICES = 400;
+const PER_SERVICE = 25;
+const ALL = SERVICES * PER_SERVICE;
+
+const out = Buffer.alloc(RESPONSE_BUFFER_BYTES);
+let registry: Registry;
+let zone: Zone;
+
+function ask(name: string, type: keyof typeof Packet.TYPE) {
+  const length = new Answerer(zone).answer(query(name, type), 'tcp', out, '127.0.0.1');
+  return decode(Buffer.from(out.subarray(0, length)));
+}
+
+function registration(service: string, id: string, fields: Partial<Registration> = {}): Registration {
+  return { service, id, address: '10.0.0.1', port: 8080, weight: 100, priority: 0, ttl: 3600, tags: [], meta: {}, ...fields };
+}
+
+/** svc<s>/i<k> at 10.<s / 256>.<s % 256>.<k>, tagged `t<s % 7>`. */
+async function registerAll(): Promise<void> {
+  const writes: Promise<unknown>[] = [];
+  for (let s = 0; s < SERVICES; s++) {
+    for (let k = 1; k <= PER_SERVICE; k++) {
+      writes.push(registry.register(registration(`svc${s}`, `i${k}`, { address: `10.${s >> 8}.${s & 0xff}.${k}`, tags: [`t${s % 7}`] })));
+    }
+  }
+  await Promise.all(writes);
+}
+
+/** Asks every kind of question whose answer spans services, so every index is built. */
+function useEveryIndex(): void {
+  expect(ask('1.0.0.10.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['i1.svc0.instance.local']);
+  expect(ask('_tcp.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+  expect(ask('_t3.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+}
+
+function counters() {
+  return { built: zone.recordsBuilt, reverse: zone.reverseIndex.work, parents: zone.underscoreParents.work };
+}
+
+beforeEach(() => {
+  registry = new Registry(new MemoryStore(), { gracePeriod: 60, onlyPassing: false });
+  zone = new Zone(registry, { domain: 'local', ttl: 5 });
+});
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await registry.close();
+});
+
+it('a registration costs the reverse index, the _tcp parents and the records its own service only', async () => {
+  await registerAll();
+  useEveryIndex();
+  // The first use indexed everything: the counters count what they claim to.
+  expect(zone.reverseIndex.work).toBeGreaterThanOrEqual(ALL);
+  expect(zone.recordsBuilt).toBeGreaterThanOrEqual(ALL);
+  const before = counters();
+
+  await registry.register(registration('svc123', 'new', { address: '192.0.2.77', tags: ['fresh'] }));
+  expect(ask('77.2.0.192.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['new.svc123.instance.local']);
+  expect(ask('_fresh.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+  expect(ask('svc123.service.local', 'SRV').answers).toHaveLength(PER_SERVICE + 1);
+  useEveryIndex();
+
+  const after = counters();
+  // One service of PER_SERVICE + 1 instances, taken out and put back: O(its service).
+  expect(after.built - before.built).toBeLessThanOrEqual(PER_SERVICE + 1);
+  expect(after.reverse - before.reverse).toBeLessThanOrEqual(2 * (PER_SERVICE + 1));
+  expect(after.parents - before.parents).toBeLessThanOrEqual(2 * 4);
+});
+
+it('a deregistration and an expiry cost their own service only, and their PTR records go', async () => {
+  vi.useFakeTimers();
+  await registerAll();
+  await registry.register(registration('svc5', 'short', { address: '192.0.2.5', ttl: 1 }));
+  useEveryIndex();
+  expect(ask('5.2.0.192.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['short.svc5.instance.local']);
+  const before = counters();
+
+  await vi.advanceTimersByTimeAsync(1000);
+  expect(registry.get('svc5', 'short')?.status).toBe('critical');
+  // Expired: out of the reverse index (its name forwarded or REFUSED, as any unknown reverse name).
+  expect(ask('5.2.0.192.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  await registry.deregister('svc9', 'i3');
+  expect(ask('3.9.0.10.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  expect(ask('4.9.0.10.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['i4.svc9.instance.local']);
+  useEveryIndex();
+
+  const after = counters();
+  // Two services changed (svc5: 26 instances, svc9: 25).
+  const changed = PER_SERVICE + 1 + PER_SERVICE;
+  expect(after.built - before.built).toBeLessThanOrEqual(changed);
+  expect(after.reverse - before.reverse).toBeLessThanOrEqual(2 * changed);
+  expect(after.parents - before.parents).toBeLessThanOrEqual(2 * 2 * 3);
+});
+
+it('a service whose last instance goes leaves the _tag parents it alone gave', async () => {
+  await registerAll();
+  await registry.register(registration('lonely', 'only', { address: '192.0.2.9', tags: ['rare'] }));
+  expect(ask('_rare.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+  await registry.deregister('lonely', 'only');
+  expect(ask('_rare.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  expect(ask('9.2.0.192.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  expect(ask('_tcp.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+});
