@@ -4,8 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { WeightedOrder } from '../src/dns/answer/order.ts';
 import { MAX_PREASSEMBLED_RECORDS, preassembleAddresses, preassembleSrv } from '../src/dns/zone/preassembled.ts';
-import { AT_ADDRESS, AT_SRV, buildServiceRecords, LAYOUT_STRIDE, type RecordSet } from '../src/dns/zone/records.ts';
+import { AT_ADDRESS, AT_SRV, buildServiceRecords, LAYOUT_STRIDE, txtAnswers, type RecordSet } from '../src/dns/zone/records.ts';
 import { ReverseIndex } from '../src/dns/zone/reverse.ts';
+import { WeightTree } from '../src/dns/zone/weight-tree.ts';
 import { encodeName } from '../src/dns/wire/names.ts';
 import type { Answerable, Instance } from '../src/registry/types.ts';
 
@@ -62,7 +63,7 @@ describe('record sets', () => {
     expect([...records.all.v4].map((record) => addressOf(records.all, record))).toEqual(['10.0.0.1']);
     expect(records.all.v6.length).toBe(1);
     // TXT: one record per meta entry.
-    expect(buildServiceRecords(answerable(instance('m', { meta: { env: 'prod', zone: 'eu' } })), 'local', 5)!.byId.get('m')!.txt.length).toBe(2);
+    expect([...txtAnswers(buildServiceRecords(answerable(instance('m', { meta: { env: 'prod', zone: 'eu' } })), 'local', 5)!.byId.get('m')!)].length).toBe(2);
   });
 
   it('no answerable instance, no records: the name does not exist', () => {
@@ -170,5 +171,47 @@ describe('the weighted draw', () => {
     order.draw(weights, Int32Array.from([0, 0, 0, 3, 4, 5]), 3, 6, 3);
     expect([...order.order.subarray(0, 3)]).toEqual(head);
     expect([...order.order.subarray(3, 6)].sort()).toEqual([3, 4, 5]);
+  });
+});
+
+describe('the weight tree of large sets', () => {
+  it('draws every record once, priority tiers in turn, weight-0 records last in their tier', () => {
+    // Tier 0: records 0-49 (record 7 weighs 0); tier 1: records 50-99 (all weigh 0).
+    const weights = Float64Array.from({ length: 100 }, (_, i) => (i >= 50 || i === 7 ? 1e-9 : 1 + (i % 5)));
+    const tree = new WeightTree(weights, Int32Array.from([50, 100]));
+    const order = new Int32Array(100);
+    for (let round = 0; round < 50; round++) {
+      expect(tree.draw(order, 100)).toBe(100);
+      expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      expect(Math.max(...order.subarray(0, 50))).toBeLessThan(50);
+      expect(order[49]).toBe(7);
+    }
+  });
+
+  it('puts a record first in proportion to its weight, and draws only as many as asked', () => {
+    // Record 0 weighs 1000, records 1-999 weigh 1: first about half the time.
+    const weights = Float64Array.from({ length: 1000 }, (_, i) => (i === 0 ? 1000 : 1));
+    const tree = new WeightTree(weights, Int32Array.from([1000]));
+    const order = new Int32Array(12);
+    let first = 0;
+    const rounds = 20_000;
+    for (let round = 0; round < rounds; round++) {
+      expect(tree.draw(order, 12)).toBe(12);
+      if (order[0] === 0) first++;
+      expect(new Set(order).size).toBe(12);
+    }
+    expect(Math.abs(first / rounds - 1000 / 1999)).toBeLessThan(0.02);
+  });
+
+  it('is left as it was by a draw: the same shares on every query', () => {
+    const weights = Float64Array.from([3, 1]);
+    const tree = new WeightTree(weights, Int32Array.from([2]));
+    const order = new Int32Array(2);
+    let first = 0;
+    for (let round = 0; round < 20_000; round++) {
+      tree.draw(order, 1);
+      if (order[0] === 0) first++;
+    }
+    expect(Math.abs(first / 20_000 - 0.75)).toBeLessThan(0.02);
   });
 });

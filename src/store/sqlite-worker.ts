@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 import { reasonOf as systemReasonOf } from '../lib/system-errors.ts';
-import { databaseFile, type Reply, type Request, type Table, type Write } from './sqlite.ts';
+import { databaseFile, type Reply, type Request, type Write } from './sqlite.ts';
 
 /** `PRAGMA user_version` of the schema below; a database with another version is refused. */
 const SCHEMA_VERSION = 1;
@@ -46,12 +46,20 @@ try {
     delete: db.prepare('DELETE FROM instances WHERE service = ? AND id = ?'),
     settings: db.prepare('INSERT OR REPLACE INTO settings (service, body) VALUES (?, ?)'),
   };
-  // The whole table as one JSON string, built by SQLite: one string to pass to the main thread and
-  // one JSON.parse there, rather than a structured clone of a row object per instance and a parse each.
-  const loads: Record<Table, StatementSync> = {
-    instances: db.prepare('SELECT json_group_array(json_array(service, id, json(body))) AS rows FROM instances'),
-    settings: db.prepare('SELECT json_group_array(json_array(service, json(body))) AS rows FROM settings'),
-  };
+  // A page of the table as one JSON string, built by SQLite: one string to pass to the main thread
+  // and one JSON.parse there, rather than a structured clone of a row object per instance and a
+  // parse each. Instances come as whole registrations (service and id set in the body), in pages
+  // by key, so that a million rows are never one string of hundreds of megabytes, and the main
+  // thread parses one page while this thread builds the next.
+  // `{"service":…,"id":…,` then the body's own fields: the registration as it was put, in its key order.
+  const instancePage = db.prepare(
+    `SELECT '[' || coalesce(group_concat(registration, ',' ORDER BY service, id), '') || ']' AS rows FROM (
+       SELECT '{"service":' || json_quote(service) || ',"id":' || json_quote(id) || iif(body = '{}', '}', ',' || substr(body, 2)) AS registration, service, id
+       FROM instances WHERE (service, id) > (?, ?) ORDER BY service, id LIMIT ?)`,
+  );
+  /** The key a page ends with, when it is full (there may be more). */
+  const pageEnd = db.prepare('SELECT service, id FROM instances WHERE (service, id) > (?, ?) ORDER BY service, id LIMIT 1 OFFSET ?');
+  const settings = db.prepare('SELECT json_group_array(json_array(service, json(body))) AS rows FROM settings');
   port.on('message', (request: Request) => {
     if (request.op === 'close') {
       db.close();
@@ -59,8 +67,12 @@ try {
       return;
     }
     try {
-      if (request.op === 'load') {
-        reply({ id: request.id, ok: true, rows: String(loads[request.table].get()!.rows) });
+      if (request.op === 'load' && request.table === 'settings') {
+        reply({ id: request.id, ok: true, rows: String(settings.get()!.rows), next: null });
+      } else if (request.op === 'load') {
+        const [service, id] = request.after;
+        const end = pageEnd.get(service, id, request.limit - 1);
+        reply({ id: request.id, ok: true, rows: String(instancePage.get(service, id, request.limit)!.rows), next: end ? [String(end.service), String(end.id)] : null });
       } else {
         commit(db, statements, request.writes);
         reply({ id: request.id, ok: true });

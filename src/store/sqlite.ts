@@ -24,16 +24,22 @@ export type Write =
   | { kind: 'delete'; service: string; id: string }
   | { kind: 'settings'; service: string; body: string };
 
-export type Table = 'instances' | 'settings';
-
 /** Main thread → database worker. */
-export type Request = { id: number; op: 'load'; table: Table } | { id: number; op: 'commit'; writes: Write[] } | { op: 'close' };
+export type Request = ({ id: number } & Load) | { id: number; op: 'commit'; writes: Write[] } | { op: 'close' };
+
+/** A page of instances (at most `limit`, after the key `after`), or every service's settings. */
+export type Load = { op: 'load'; table: 'instances'; after: [service: string, id: string]; limit: number } | { op: 'load'; table: 'settings' };
 
 /**
  * Database worker → main thread: the answer to request `id`; id 0 answers the open. A load answers
- * with `rows`: a JSON array of `[service, id, body]` (instances) or `[service, body]` (settings).
+ * with `rows`: a JSON array of registrations (instances, a page of at most `limit` after the key
+ * `after`, and in `next` the key to ask after for the next page, null at the end) or of
+ * `[service, body]` (settings).
  */
-export type Reply = { id: number; ok: true; rows?: string } | { id: number; ok: false; message: string };
+export type Reply = { id: number; ok: true; rows?: string; next?: [service: string, id: string] | null } | { id: number; ok: false; message: string };
+
+/** Instances a load page holds: large enough that a page costs little beyond its rows, small enough to stay a few MB. */
+const LOAD_PAGE = 20_000;
 
 interface Queued {
   write: Write;
@@ -105,12 +111,23 @@ export class SqliteStore implements Store {
   }
 
   async load(): Promise<Registration[]> {
-    const rows = (await this.#load('instances')) as [string, string, Omit<Registration, 'service' | 'id'>][];
-    return rows.map(([service, id, body]) => ({ service, id, ...body }));
+    const registrations: Registration[] = [];
+    let page = this.#load({ op: 'load', table: 'instances', after: ['', ''], limit: LOAD_PAGE });
+    for (;;) {
+      const answer = await page;
+      // Ask for the next page before parsing this one: the worker builds it meanwhile.
+      if (answer.next) {
+        page = this.#load({ op: 'load', table: 'instances', after: answer.next, limit: LOAD_PAGE });
+        page.catch(() => {}); // awaited on the next turn of this loop; only a throw below leaves it unawaited
+      }
+      for (const registration of JSON.parse(answer.rows!) as Registration[]) registrations.push(registration);
+      if (!answer.next) return registrations;
+    }
   }
 
   async loadSettings(): Promise<Map<string, ServiceSettings>> {
-    return new Map((await this.#load('settings')) as [string, ServiceSettings][]);
+    const answer = await this.#load({ op: 'load', table: 'settings' });
+    return new Map(JSON.parse(answer.rows!) as [string, ServiceSettings][]);
   }
 
   put(registration: Registration): Promise<void> {
@@ -136,13 +153,13 @@ export class SqliteStore implements Store {
     await this.#exited;
   }
 
-  async #load(table: Table): Promise<unknown[]> {
+  async #load(request: Load): Promise<Extract<Reply, { ok: true }>> {
     const id = this.#nextId++;
     const reply = this.#reply(id);
-    this.#worker.postMessage({ id, op: 'load', table } satisfies Request);
+    this.#worker.postMessage({ id, ...request } satisfies Request);
     const answer = await reply;
     if (!answer.ok) throw new StoreError(answer.message);
-    return JSON.parse(answer.rows!) as unknown[];
+    return answer;
   }
 
   #enqueue(write: Write): Promise<void> {

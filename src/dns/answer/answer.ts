@@ -16,7 +16,7 @@ import { CLASS_IN, FLAG, HEADER_BYTES, MAX_LABEL_BYTES, MAX_NAME_BYTES, OPT_RECO
 import { writeOpt } from '../wire/encode.ts';
 import { foldCase, HASH_SEED, hashStep, labelIs, labelText } from '../wire/names.ts';
 import type { Question } from '../wire/question.ts';
-import type { InstanceRecords, ServiceRecords } from '../zone/records.ts';
+import { txtAnswers, type InstanceRecords, type ServiceRecords } from '../zone/records.ts';
 import type { Zone } from '../zone/zone.ts';
 import { WeightedOrder } from './order.ts';
 import { answerSet } from './weighted.ts';
@@ -275,9 +275,9 @@ export class Answerer {
     const w = this.#w;
     const qtype = w.qtype;
     const wantsAddress = qtype === TYPE.ANY || (qtype === TYPE.A && records.family === 4) || (qtype === TYPE.AAAA && records.family === 6);
-    if (wantsAddress) w.add(records.address);
+    if (wantsAddress) w.addRange(records.bytes, records.targetEnd, records.addressEnd);
     if (qtype === TYPE.TXT) {
-      for (const txt of records.txt) if (!w.add(txt)) break;
+      for (const [start, end] of txtAnswers(records)) if (!w.addRange(records.bytes, start, end)) break;
     }
     return w.answers > 0 ? w.finish(RCODE.NOERROR, true) : w.noData(this.#zone.soaTail);
   }

@@ -90,6 +90,14 @@ export class ResponseWriter {
     return true;
   }
 
+  /** Appends the answer record at `source[start, end)`; false (and TC) when it does not fit. */
+  addRange(source: Buffer, start: number, end: number): boolean {
+    if (!this.fits(end - start)) return false;
+    this.pos = copyRange(source, start, end, this.out, this.pos);
+    this.answers++;
+    return true;
+  }
+
   /** Appends the zone's SOA record (owner: a pointer to the apex inside the question) to a section. */
   addSoa(tail: Buffer, section: 'answer' | 'authority'): void {
     if (!this.fits(2 + tail.length)) return;

@@ -7,7 +7,13 @@ import { addressRdata, answerFragment, recordTail, srvRdata, txtRdata } from '..
 import { encodeName } from '../wire/names.ts';
 import type { WeightTree } from './weight-tree.ts';
 
-/** One instance's records, as fragments ready to copy. */
+/**
+ * One instance's records, as fragments ready to copy, back to back in one buffer: the SRV answer
+ * (owner = question), the glue tail (the target's A/AAAA record without owner: written with a
+ * pointer to the target), the target name, the A/AAAA answer, then one TXT answer per meta entry.
+ * One buffer rather than one per fragment: a Buffer object costs about as much as the bytes it
+ * holds, and a million instances made that half a gigabyte.
+ */
 export interface InstanceRecords {
   /** What they were built from: reused while the registry keeps the same instance object and weight. */
   instance: Instance;
@@ -16,16 +22,29 @@ export interface InstanceRecords {
   weight: number;
   /** 4 or 6. */
   family: 4 | 6;
-  /** SRV answer, owner = question. */
-  srv: Buffer;
-  /** A or AAAA answer, owner = question. */
-  address: Buffer;
-  /** The SRV target's A/AAAA record without owner: the owner is written as a pointer to the target. */
-  glueTail: Buffer;
-  /** The SRV target name, for glue written where a pointer cannot reach. */
-  target: Buffer;
-  /** TXT answers, one record per meta entry as a `key=value` string (RFC 1464); empty without meta. */
-  txt: Buffer[];
+  bytes: Buffer;
+  /** Where the SRV answer, the glue tail, the target name and the address answer end (each starts where the one before ends). */
+  srvEnd: number;
+  glueEnd: number;
+  targetEnd: number;
+  addressEnd: number;
+  /** TXT answers, one record per meta entry as a `key=value` string (RFC 1464), fill the rest of `bytes`. */
+}
+
+/** TXT answers of `records`: [start, end) pairs in `records.bytes`, found by their RDLENGTH. */
+export function* txtAnswers(records: InstanceRecords): Generator<[number, number]> {
+  const { bytes } = records;
+  for (let at = records.addressEnd; at < bytes.length; ) {
+    // Owner pointer, type, class, TTL, then RDLENGTH.
+    const end = at + 12 + bytes.readUInt16BE(at + 10);
+    yield [at, end];
+    at = end;
+  }
+}
+
+/** The SRV target name of `records`, for a PTR record (made on the rare path of reverse lookups). */
+export function targetName(records: InstanceRecords): Buffer {
+  return records.bytes.subarray(records.glueEnd, records.targetEnd);
 }
 
 /**
@@ -149,17 +168,23 @@ export function buildServiceRecords(
 function buildInstanceRecords(instance: Instance, domain: string, ttl: number, weight: number): InstanceRecords {
   const target = encodeName(instanceTargetName(instance, domain));
   const { type, rdata } = addressRdata(instance.address);
-  const metaStrings = Object.entries(instance.meta).map(([key, value]) => `${key}=${value}`);
+  const srv = answerFragment(TYPE.SRV, ttl, srvRdata(instance.priority, weight, instance.port, target));
+  const glueTail = recordTail(type, ttl, rdata);
+  const address = answerFragment(type, ttl, rdata);
+  const txt = Object.entries(instance.meta).map(([key, value]) => answerFragment(TYPE.TXT, ttl, txtRdata([`${key}=${value}`])));
+  const srvEnd = srv.length;
+  const glueEnd = srvEnd + glueTail.length;
+  const targetEnd = glueEnd + target.length;
   return {
     instance,
     priority: instance.priority,
     weight,
     family: type === TYPE.A ? 4 : 6,
-    srv: answerFragment(TYPE.SRV, ttl, srvRdata(instance.priority, weight, instance.port, target)),
-    address: answerFragment(type, ttl, rdata),
-    glueTail: recordTail(type, ttl, rdata),
-    target,
-    txt: metaStrings.map((text) => answerFragment(TYPE.TXT, ttl, txtRdata([text]))),
+    bytes: Buffer.concat([srv, glueTail, target, address, ...txt]),
+    srvEnd,
+    glueEnd,
+    targetEnd,
+    addressEnd: targetEnd + address.length,
   };
 }
 
@@ -168,31 +193,30 @@ function buildRecordSet(service: string, records: InstanceRecords[]): RecordSet 
   const count = sorted.length;
   const layout = new Int32Array(count * LAYOUT_STRIDE);
   const drawWeight = new Float64Array(count);
-  const pieces: Buffer[] = [];
+  let total = 0;
+  for (const record of sorted) total += record.addressEnd;
+  const bytes = Buffer.allocUnsafe(total);
   let offset = 0;
-  const place = (slot: number, piece: Buffer) => {
-    layout[slot] = offset;
-    layout[slot + 1] = offset + piece.length;
-    pieces.push(piece);
-    offset += piece.length;
-  };
   const groupEnds: number[] = [];
   let minSrvBytes = Infinity;
   sorted.forEach((record, i) => {
     // Glue whose owner is a 2-byte pointer to the target: the least it can take.
-    minSrvBytes = Math.min(minSrvBytes, record.srv.length + 2 + record.glueTail.length);
+    minSrvBytes = Math.min(minSrvBytes, record.glueEnd + 2);
+    // The four fragments are adjacent in the instance's buffer: one copy, four layout ranges.
     const base = i * LAYOUT_STRIDE;
-    place(base + AT_SRV, record.srv);
-    place(base + AT_GLUE, record.glueTail);
-    place(base + AT_TARGET, record.target);
-    place(base + AT_ADDRESS, record.address);
+    layout[base + AT_SRV] = offset;
+    layout[base + AT_SRV + 1] = layout[base + AT_GLUE] = offset + record.srvEnd;
+    layout[base + AT_GLUE + 1] = layout[base + AT_TARGET] = offset + record.glueEnd;
+    layout[base + AT_TARGET + 1] = layout[base + AT_ADDRESS] = offset + record.targetEnd;
+    layout[base + AT_ADDRESS + 1] = offset + record.addressEnd;
+    offset += record.bytes.copy(bytes, offset, 0, record.addressEnd);
     drawWeight[i] = record.weight === 0 ? ZERO_WEIGHT_DRAW : record.weight;
     if (i === count - 1 || sorted[i + 1].priority !== record.priority) groupEnds.push(i + 1);
   });
   return {
     service,
     count,
-    bytes: Buffer.concat(pieces),
+    bytes,
     layout,
     drawWeight,
     srvGroupEnds: Int32Array.from(groupEnds),

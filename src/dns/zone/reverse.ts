@@ -9,7 +9,7 @@ import { TYPE } from '../wire/constants.ts';
 import { answerFragment, reverseName } from '../wire/encode.ts';
 import { encodeName } from '../wire/names.ts';
 import { FoldedTable } from './folded-table.ts';
-import type { InstanceRecords, ServiceRecords } from './records.ts';
+import { targetName, type InstanceRecords, type ServiceRecords } from './records.ts';
 
 interface Entry {
   /** The reverse name, lower-case wire bytes. */
@@ -63,7 +63,7 @@ export class ReverseIndex {
   find(buf: Uint8Array, start: number, end: number): readonly Buffer[] | undefined {
     const entry = this.#table.find(buf, start, end);
     if (!entry) return undefined;
-    entry.answers ??= [...entry.members].map((record) => answerFragment(TYPE.PTR, this.#ttl, record.target));
+    entry.answers ??= [...entry.members].map((record) => answerFragment(TYPE.PTR, this.#ttl, targetName(record)));
     return entry.answers;
   }
 

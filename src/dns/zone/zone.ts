@@ -79,7 +79,8 @@ export class Zone {
   readonly #mname: Buffer;
   readonly #rname: Buffer;
   #serial = Math.floor(Date.now() / 1000);
-  #soaTail: Buffer;
+  /** Built on first use after a change: a storm of changes builds it once, not once per change. */
+  #soaTail: Buffer | null = null;
 
   constructor(view: RegistryView, options: ZoneOptions) {
     this.#view = view;
@@ -88,7 +89,6 @@ export class Zone {
     this.apexLabels = options.domain.split('.').map((label) => Buffer.from(label, 'ascii'));
     this.#mname = encodeName(`ns.${options.domain}`);
     this.#rname = encodeName(`hostmaster.${options.domain}`);
-    this.#soaTail = this.#buildSoaTail();
     this.nsAnswer = answerFragment(TYPE.NS, this.ttl, this.#mname);
     const address = options.nameServerAddress;
     if (address && isIP(address) && address !== '0.0.0.0' && address !== '::') {
@@ -113,7 +113,7 @@ export class Zone {
 
   /** SOA record without owner name; the serial moves with every change, so secondaries and caches can tell. */
   get soaTail(): Buffer {
-    return this.#soaTail;
+    return (this.#soaTail ??= this.#buildSoaTail());
   }
 
   /** The records of a service's answerable instances, or null when it has none (the name does not exist). */
@@ -225,7 +225,7 @@ export class Zone {
     this.#pendingParents.add(service);
     this.#pendingReverse.add(service);
     this.#serial = (this.#serial + 1) >>> 0;
-    this.#soaTail = this.#buildSoaTail();
+    this.#soaTail = null;
   }
 
   #buildSoaTail(): Buffer {
