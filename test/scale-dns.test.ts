@@ -17,32 +17,35 @@ describe('PTR answers after changes', () => {
   });
 
   it('follow registrations, address changes, deregistrations and expiries', async () => {
+    // Listening first: on a loaded machine the lease may lapse before the checks below are done.
+    const lapsed = signpost.nextEvent((event) => event.type === 'health' && event.instance.id === 'web-1');
     await signpost.register('web', 'web-1', { address: '10.7.0.1', port: 80, ttl: 1 });
     await signpost.register('api', 'api-1', { address: '10.7.0.1', port: 81, ttl: 3600 });
     await signpost.register('web', 'web-2', { address: '10.7.0.2', port: 80, ttl: 3600 });
-    expect(await reverse('10.7.0.1')).toEqual(['api-1.api.instance.local', 'web-1.web.instance.local']);
     expect(await signpost.dig('-x', '10.7.0.2', '+short')).toBe('web-2.web.instance.local.\n');
 
     // The lease of web-1 lapses: it leaves the PTR answer it shared, at once.
-    await signpost.nextEvent((event) => event.type === 'health' && event.instance.id === 'web-1');
+    await lapsed;
     expect(await reverse('10.7.0.1')).toEqual(['api-1.api.instance.local']);
 
     // A replacement at another address moves its PTR record.
     await signpost.register('api', 'api-1', { address: 'fd00::9', port: 81, ttl: 3600 });
     expect(await reverse('fd00::9')).toEqual(['api-1.api.instance.local']);
-    await expect(reverse('10.7.0.1')).rejects.toMatchObject({ code: 'EREFUSED' });
+    expect(await signpost.dig('-x', '10.7.0.1')).toMatch(/status: REFUSED/);
 
     // A heartbeat brings web-1 back; deregistering web-2 takes its name away.
     expect((await fetch(`${signpost.url}/v1/services/web/instances/web-1/heartbeat`, { method: 'PUT' })).status).toBe(200);
     expect(await reverse('10.7.0.1')).toEqual(['web-1.web.instance.local']);
     expect((await fetch(`${signpost.url}/v1/services/web/instances/web-2`, { method: 'DELETE' })).status).toBe(204);
-    await expect(reverse('10.7.0.2')).rejects.toMatchObject({ code: 'EREFUSED' });
+    // Not ours any more, and no forwarding here: REFUSED, as for any reverse name Signpost does not hold.
     expect(await signpost.dig('-x', '10.7.0.2')).toMatch(/status: REFUSED/);
+    await expect(reverse('10.7.0.2')).rejects.toThrow();
   });
 
   it('leave out instances in maintenance and keep those of other services at the same address', async () => {
     await signpost.register('web', 'a', { address: '10.8.0.1', port: 80 });
     await signpost.register('db', 'b', { address: '10.8.0.1', port: 5432 });
+    expect(await reverse('10.8.0.1')).toEqual(['a.web.instance.local', 'b.db.instance.local']);
     const maintenance = await fetch(`${signpost.url}/v1/services/web/instances/a/maintenance`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
@@ -101,7 +104,8 @@ describe('a service of 10,000 instances', () => {
     const output = await signpost.dig('+tcp', 'big.service.local', 'SRV');
     const records = answers(output);
     expect(size(output)).toBeLessThanOrEqual(65_535);
-    // About 60 bytes an instance (SRV and glue): several hundred fit, far from all 10,000.
+    // About 65 bytes an instance (SRV and glue), counted at about 95 (see the README): several
+    // hundred fit, far from all 10,000.
     expect(records.length).toBeGreaterThan(500);
     expect(records.length).toBeLessThan(INSTANCES);
     expect(output).toMatch(/flags:[^;]*\btc\b/);

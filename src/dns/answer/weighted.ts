@@ -2,6 +2,7 @@
 // from the pre-assembled orders of a small set (and kept as a prepared answer), or drawn record
 // by record for a large one, with SRV glue written beside each answer.
 import type { Buffer } from 'node:buffer';
+import { DNS_LIMITS } from '../../config/limits.ts';
 import { RCODE, TYPE } from '../wire/constants.ts';
 import { MAX_PREASSEMBLED_RECORDS, preassembleAddresses, preassembleSrv } from '../zone/preassembled.ts';
 import { AT_ADDRESS, AT_GLUE, AT_SRV, AT_TARGET, LAYOUT_STRIDE, SRV_TARGET_OFFSET, type Preassembled, type RecordSet } from '../zone/records.ts';
@@ -115,19 +116,28 @@ function answerSrv(w: ResponseWriter, order: WeightedOrder, set: RecordSet): num
     }
   }
   const drawn = order.order;
+  // Over TCP, glue counts as if its owner were the target name written out, not a pointer to it:
+  // c-ares (Node's resolver) re-encodes a response without compressing those names and refuses it
+  // (EFORMERR) when that comes to more than 65,535 bytes, which a full TCP answer of ours did.
+  const spelledOut = w.maxBytes === DNS_LIMITS.maxTcpMessageBytes;
   let answersEnd = w.pos;
   let glueBytes = 0;
+  let glueCounted = 0;
   let fitting = 0;
   for (; fitting < count; fitting++) {
     const at = drawn[fitting] * LAYOUT_STRIDE;
     const srv = layout[at + AT_SRV + 1] - layout[at + AT_SRV];
-    const glue = glueSize(answersEnd + SRV_TARGET_OFFSET, layout[at + AT_TARGET + 1] - layout[at + AT_TARGET], layout[at + AT_GLUE + 1] - layout[at + AT_GLUE]);
-    if (answersEnd + srv + glueBytes + glue > w.limit) {
+    const target = layout[at + AT_TARGET + 1] - layout[at + AT_TARGET];
+    const tail = layout[at + AT_GLUE + 1] - layout[at + AT_GLUE];
+    const glue = glueSize(answersEnd + SRV_TARGET_OFFSET, target, tail);
+    const counted = spelledOut ? target + tail : glue;
+    if (answersEnd + srv + glueCounted + counted > w.limit) {
       w.truncated = true;
       break;
     }
     answersEnd += srv;
     glueBytes += glue;
+    glueCounted += counted;
   }
   const out = w.out;
   let srvAt = w.pos;
