@@ -46,19 +46,16 @@ try {
     delete: db.prepare('DELETE FROM instances WHERE service = ? AND id = ?'),
     settings: db.prepare('INSERT OR REPLACE INTO settings (service, body) VALUES (?, ?)'),
   };
-  // A page of the table as one JSON string, built by SQLite: one string to pass to the main thread
-  // and one JSON.parse there, rather than a structured clone of a row object per instance and a
-  // parse each. Instances come as whole registrations (service and id set in the body), in pages
-  // by key, so that a million rows are never one string of hundreds of megabytes, and the main
-  // thread parses one page while this thread builds the next.
-  // `{"service":…,"id":…,` then the body's own fields: the registration as it was put, in its key order.
-  const instancePage = db.prepare(
-    `SELECT '[' || coalesce(group_concat(registration, ',' ORDER BY service, id), '') || ']' AS rows FROM (
-       SELECT '{"service":' || json_quote(service) || ',"id":' || json_quote(id) || iif(body = '{}', '}', ',' || substr(body, 2)) AS registration, service, id
-       FROM instances WHERE (service, id) > (?, ?) ORDER BY service, id LIMIT ?)`,
+  // Instances go to the main thread a page at a time, each page one JSON string (one string to
+  // pass and one JSON.parse there, rather than a structured clone of a row object per instance):
+  // a million rows are never one string of hundreds of megabytes, and the main thread parses one
+  // page while this thread reads the next. One pass over the table: the cursor stays open between
+  // pages (nothing writes before the load is done: the registry waits for it).
+  // Each row is `{"service":…,"id":…,` and the body's own fields: the registration as it was put.
+  const instances = db.prepare(
+    `SELECT '{"service":' || json_quote(service) || ',"id":' || json_quote(id) || iif(body = '{}', '}', ',' || substr(body, 2)) AS registration FROM instances`,
   );
-  /** The key a page ends with, when it is full (there may be more). */
-  const pageEnd = db.prepare('SELECT service, id FROM instances WHERE (service, id) > (?, ?) ORDER BY service, id LIMIT 1 OFFSET ?');
+  let cursor: Iterator<Record<string, unknown>> | null = null;
   const settings = db.prepare('SELECT json_group_array(json_array(service, json(body))) AS rows FROM settings');
   port.on('message', (request: Request) => {
     if (request.op === 'close') {
@@ -68,11 +65,15 @@ try {
     }
     try {
       if (request.op === 'load' && request.table === 'settings') {
-        reply({ id: request.id, ok: true, rows: String(settings.get()!.rows), next: null });
+        reply({ id: request.id, ok: true, rows: String(settings.get()!.rows), more: false });
       } else if (request.op === 'load') {
-        const [service, id] = request.after;
-        const end = pageEnd.get(service, id, request.limit - 1);
-        reply({ id: request.id, ok: true, rows: String(instancePage.get(service, id, request.limit)!.rows), next: end ? [String(end.service), String(end.id)] : null });
+        if (request.first) cursor = instances.iterate();
+        const rows: string[] = [];
+        let row: IteratorResult<Record<string, unknown>> | undefined;
+        while (rows.length < request.limit && !(row = cursor!.next()).done) rows.push(String(row.value.registration));
+        const more = rows.length === request.limit;
+        if (!more) cursor = null;
+        reply({ id: request.id, ok: true, rows: `[${rows.join(',')}]`, more });
       } else {
         commit(db, statements, request.writes);
         reply({ id: request.id, ok: true });

@@ -27,16 +27,15 @@ export type Write =
 /** Main thread → database worker. */
 export type Request = ({ id: number } & Load) | { id: number; op: 'commit'; writes: Write[] } | { op: 'close' };
 
-/** A page of instances (at most `limit`, after the key `after`), or every service's settings. */
-export type Load = { op: 'load'; table: 'instances'; after: [service: string, id: string]; limit: number } | { op: 'load'; table: 'settings' };
+/** The first or next page of instances (at most `limit`), or every service's settings. */
+export type Load = { op: 'load'; table: 'instances'; first: boolean; limit: number } | { op: 'load'; table: 'settings' };
 
 /**
  * Database worker → main thread: the answer to request `id`; id 0 answers the open. A load answers
- * with `rows`: a JSON array of registrations (instances, a page of at most `limit` after the key
- * `after`, and in `next` the key to ask after for the next page, null at the end) or of
- * `[service, body]` (settings).
+ * with `rows`: a JSON array of registrations (a page of instances; `more` when there may be
+ * another) or of `[service, body]` (settings).
  */
-export type Reply = { id: number; ok: true; rows?: string; next?: [service: string, id: string] | null } | { id: number; ok: false; message: string };
+export type Reply = { id: number; ok: true; rows?: string; more?: boolean } | { id: number; ok: false; message: string };
 
 /** Instances a load page holds: large enough that a page costs little beyond its rows, small enough to stay a few MB. */
 const LOAD_PAGE = 20_000;
@@ -112,16 +111,16 @@ export class SqliteStore implements Store {
 
   async load(): Promise<Registration[]> {
     const registrations: Registration[] = [];
-    let page = this.#load({ op: 'load', table: 'instances', after: ['', ''], limit: LOAD_PAGE });
+    let page = this.#load({ op: 'load', table: 'instances', first: true, limit: LOAD_PAGE });
     for (;;) {
       const answer = await page;
-      // Ask for the next page before parsing this one: the worker builds it meanwhile.
-      if (answer.next) {
-        page = this.#load({ op: 'load', table: 'instances', after: answer.next, limit: LOAD_PAGE });
+      // Ask for the next page before parsing this one: the worker reads it meanwhile.
+      if (answer.more) {
+        page = this.#load({ op: 'load', table: 'instances', first: false, limit: LOAD_PAGE });
         page.catch(() => {}); // awaited on the next turn of this loop; only a throw below leaves it unawaited
       }
       for (const registration of JSON.parse(answer.rows!) as Registration[]) registrations.push(registration);
-      if (!answer.next) return registrations;
+      if (!answer.more) return registrations;
     }
   }
 
