@@ -47,6 +47,22 @@ export function recordTail(type: number, ttl: number, rdata: Buffer): Buffer {
   return tail;
 }
 
+/**
+ * Writes TYPE, CLASS, TTL and RDLENGTH at `at`, after a pointer to the question as the owner when
+ * `owned`; returns where the RDATA goes. For encoders that write a record straight into its place.
+ */
+export function writeRecordHead(out: Buffer, at: number, owned: boolean, type: number, ttl: number, rdlength: number): number {
+  if (owned) {
+    out[at++] = 0xc0 | (QUESTION_NAME_OFFSET >> 8);
+    out[at++] = QUESTION_NAME_OFFSET & 0xff;
+  }
+  out.writeUInt16BE(type, at);
+  out.writeUInt16BE(CLASS_IN, at + 2);
+  out.writeUInt32BE(ttl, at + 4);
+  out.writeUInt16BE(rdlength, at + 8);
+  return at + 10;
+}
+
 /** A whole record whose owner is the question name: copyable into any response. */
 export function answerFragment(type: number, ttl: number, rdata: Buffer): Buffer {
   return Buffer.concat([pointerTo(QUESTION_NAME_OFFSET), recordTail(type, ttl, rdata)]);

@@ -3,16 +3,17 @@
 // never per query; the per-query work in answer/ only orders and copies these fragments.
 import type { Answerable, Instance } from '../../registry/types.ts';
 import { TYPE } from '../wire/constants.ts';
-import { addressRdata, answerFragment, recordTail, srvRdata, txtRdata } from '../wire/encode.ts';
+import { addressRdata, writeRecordHead } from '../wire/encode.ts';
 import { encodeName } from '../wire/names.ts';
 import type { WeightTree } from './weight-tree.ts';
 
 /**
- * One instance's records, as fragments ready to copy, back to back in one buffer: the SRV answer
- * (owner = question), the glue tail (the target's A/AAAA record without owner: written with a
- * pointer to the target), the target name, the A/AAAA answer, then one TXT answer per meta entry.
- * One buffer rather than one per fragment: a Buffer object costs about as much as the bytes it
- * holds, and a million instances made that half a gigabyte.
+ * One instance's records, as fragments ready to copy, back to back in the buffer of its service's
+ * records (`ServiceRecords.all.bytes`), in this order: the SRV answer (owner = question), the glue
+ * tail (the target's A/AAAA record without owner: written with a pointer to the target), the
+ * target name, the A/AAAA answer, then one TXT answer per meta entry (RFC 1464 `key=value`).
+ * One buffer per service rather than one per fragment: a Buffer object costs about as much as the
+ * bytes it holds, and a million instances made that a gigabyte.
  */
 export interface InstanceRecords {
   /** What they were built from: reused while the registry keeps the same instance object and weight. */
@@ -23,18 +24,19 @@ export interface InstanceRecords {
   /** 4 or 6. */
   family: 4 | 6;
   bytes: Buffer;
-  /** Where the SRV answer, the glue tail, the target name and the address answer end (each starts where the one before ends). */
+  /** Where the fragments start, where the SRV answer, glue tail, target name and address answer end, and where the TXT answers end. */
+  start: number;
   srvEnd: number;
   glueEnd: number;
   targetEnd: number;
   addressEnd: number;
-  /** TXT answers, one record per meta entry as a `key=value` string (RFC 1464), fill the rest of `bytes`. */
+  end: number;
 }
 
 /** TXT answers of `records`: [start, end) pairs in `records.bytes`, found by their RDLENGTH. */
 export function* txtAnswers(records: InstanceRecords): Generator<[number, number]> {
   const { bytes } = records;
-  for (let at = records.addressEnd; at < bytes.length; ) {
+  for (let at = records.addressEnd; at < records.end; ) {
     // Owner pointer, type, class, TTL, then RDLENGTH.
     const end = at + 12 + bytes.readUInt16BE(at + 10);
     yield [at, end];
@@ -132,8 +134,9 @@ export function instanceTargetName(instance: Pick<Instance, 'id' | 'service'>, d
 
 /**
  * Builds the records of a service from the instances DNS may answer with, at the weights it
- * publishes. The fragments of instances unchanged since `previous` are reused, so a change to one
- * instance of a large service re-encodes one instance, not all of them.
+ * publishes. The fragments of instances unchanged since `previous` are copied, not encoded again
+ * (and keep their InstanceRecords object), so a change to one instance of a large service encodes
+ * one instance, not all of them. Every set (the service, each tag) is laid out over one buffer.
  */
 export function buildServiceRecords(
   answerable: readonly Answerable[],
@@ -142,12 +145,44 @@ export function buildServiceRecords(
   previous: ServiceRecords | null = null,
 ): ServiceRecords | null {
   if (answerable.length === 0) return null;
+  const suffix = encodeName(`instance.${domain}`);
+  // In SRV order (by priority), which is the order of the fragments in the buffer.
+  const sorted = [...answerable].sort((a, b) => a.instance.priority - b.instance.priority);
+  const known: Array<InstanceRecords | undefined> = new Array(sorted.length);
+  let total = 0;
+  sorted.forEach(({ instance, weight }, i) => {
+    const old = previous?.byId.get(instance.id);
+    if (old && old.instance === instance && old.weight === weight) {
+      known[i] = old;
+      total += old.end - old.start;
+    } else {
+      total += instanceBytes(instance, suffix);
+    }
+  });
+  const bytes = Buffer.allocUnsafeSlow(total);
   const byId = new Map<string, InstanceRecords>();
   const tagged = new Map<string, InstanceRecords[]>();
   const all: InstanceRecords[] = [];
-  for (const { instance, weight } of answerable) {
-    const known = previous?.byId.get(instance.id);
-    const records = known && known.instance === instance && known.weight === weight ? known : buildInstanceRecords(instance, domain, ttl, weight);
+  let offset = 0;
+  sorted.forEach(({ instance, weight }, i) => {
+    let records = known[i];
+    if (records) {
+      // Moved into the new buffer; the object stays, so indexes keyed by it (PTR) need no update.
+      const length = records.end - records.start;
+      records.bytes.copy(bytes, offset, records.start, records.end);
+      const shift = offset - records.start;
+      records.bytes = bytes;
+      records.start += shift;
+      records.srvEnd += shift;
+      records.glueEnd += shift;
+      records.targetEnd += shift;
+      records.addressEnd += shift;
+      records.end += shift;
+      offset += length;
+    } else {
+      records = writeInstanceRecords(bytes, offset, instance, suffix, ttl, weight);
+      offset = records.end;
+    }
     byId.set(instance.id, records);
     all.push(records);
     for (const tag of instance.tags) {
@@ -158,58 +193,81 @@ export function buildServiceRecords(
       if (!list) tagged.set(key, (list = []));
       if (list[list.length - 1] !== records) list.push(records);
     }
-  }
+  });
+  // instanceBytes and writeInstanceRecords must agree: uninitialised bytes must never reach an answer.
+  if (offset !== total) throw new Error(`records of ${answerable[0].instance.service}: wrote ${offset} bytes of ${total}`);
   const byTag = new Map<string, RecordSet>();
   const service = answerable[0].instance.service;
-  for (const [tag, list] of tagged) byTag.set(tag, buildRecordSet(service, list));
-  return { all: buildRecordSet(service, all), byTag, byId };
+  for (const [tag, list] of tagged) byTag.set(tag, buildRecordSet(service, bytes, list));
+  return { all: buildRecordSet(service, bytes, all), byTag, byId };
 }
 
-function buildInstanceRecords(instance: Instance, domain: string, ttl: number, weight: number): InstanceRecords {
-  const target = encodeName(instanceTargetName(instance, domain));
+/** Bytes of one instance's fragments (see InstanceRecords), its target name being `<id>.<service>.` + `suffix`. */
+function instanceBytes(instance: Instance, suffix: Buffer): number {
+  const target = 2 + instance.id.length + instance.service.length + suffix.length;
+  const address = instance.address.includes(':') ? 16 : 4;
+  let txt = 0;
+  for (const key in instance.meta) txt += 2 + 10 + 1 + Buffer.byteLength(`${key}=${instance.meta[key]}`, 'utf8');
+  return 2 + 10 + 6 + target + (10 + address) + target + (2 + 10 + address) + txt;
+}
+
+/** Encodes one instance's fragments into `out` at `at`, without an intermediate buffer. */
+function writeInstanceRecords(out: Buffer, at: number, instance: Instance, suffix: Buffer, ttl: number, weight: number): InstanceRecords {
   const { type, rdata } = addressRdata(instance.address);
-  const srv = answerFragment(TYPE.SRV, ttl, srvRdata(instance.priority, weight, instance.port, target));
-  const glueTail = recordTail(type, ttl, rdata);
-  const address = answerFragment(type, ttl, rdata);
-  const txt = Object.entries(instance.meta).map(([key, value]) => answerFragment(TYPE.TXT, ttl, txtRdata([`${key}=${value}`])));
-  const srvEnd = srv.length;
-  const glueEnd = srvEnd + glueTail.length;
-  const targetEnd = glueEnd + target.length;
-  return {
-    instance,
-    priority: instance.priority,
-    weight,
-    family: type === TYPE.A ? 4 : 6,
-    bytes: Buffer.concat([srv, glueTail, target, address, ...txt]),
-    srvEnd,
-    glueEnd,
-    targetEnd,
-    addressEnd: targetEnd + address.length,
-  };
+  const start = at;
+  // The target name, written first where the SRV answer will hold it, then copied after the glue.
+  const targetLength = 2 + instance.id.length + instance.service.length + suffix.length;
+  at = writeRecordHead(out, at, true, TYPE.SRV, ttl, 6 + targetLength);
+  out.writeUInt16BE(instance.priority, at);
+  out.writeUInt16BE(weight, at + 2);
+  out.writeUInt16BE(instance.port, at + 4);
+  const targetAt = at + 6;
+  at = writeLabel(out, targetAt, instance.id);
+  at = writeLabel(out, at, instance.service);
+  at += suffix.copy(out, at);
+  const srvEnd = at;
+  at = writeRecordHead(out, at, false, type, ttl, rdata.length);
+  at += rdata.copy(out, at);
+  const glueEnd = at;
+  at += out.copy(out, at, targetAt, targetAt + targetLength);
+  const targetEnd = at;
+  at = writeRecordHead(out, at, true, type, ttl, rdata.length);
+  at += rdata.copy(out, at);
+  const addressEnd = at;
+  for (const key in instance.meta) {
+    const text = `${key}=${instance.meta[key]}`;
+    const length = Buffer.byteLength(text, 'utf8');
+    if (length > 255) throw new Error(`TXT string longer than 255 bytes: ${text.slice(0, 40)}…`);
+    at = writeRecordHead(out, at, true, TYPE.TXT, ttl, 1 + length);
+    out[at++] = length;
+    at += out.write(text, at, 'utf8');
+  }
+  return { instance, priority: instance.priority, weight, family: type === TYPE.A ? 4 : 6, bytes: out, start, srvEnd, glueEnd, targetEnd, addressEnd, end: at };
 }
 
-function buildRecordSet(service: string, records: InstanceRecords[]): RecordSet {
-  const sorted = [...records].sort((a, b) => a.priority - b.priority);
+/** A label (a DNS label already: lower case, at most 63 bytes) with its length byte. */
+function writeLabel(out: Buffer, at: number, label: string): number {
+  out[at] = label.length;
+  return at + 1 + out.write(label, at + 1, 'latin1');
+}
+
+/** A set of `records`, whose fragments are all in `bytes`: layout, weights and tiers, in SRV order. */
+function buildRecordSet(service: string, bytes: Buffer, records: InstanceRecords[]): RecordSet {
+  const sorted = records.every((record, i) => i === 0 || records[i - 1].priority <= record.priority) ? records : [...records].sort((a, b) => a.priority - b.priority);
   const count = sorted.length;
   const layout = new Int32Array(count * LAYOUT_STRIDE);
   const drawWeight = new Float64Array(count);
-  let total = 0;
-  for (const record of sorted) total += record.addressEnd;
-  const bytes = Buffer.allocUnsafe(total);
-  let offset = 0;
   const groupEnds: number[] = [];
   let minSrvBytes = Infinity;
   sorted.forEach((record, i) => {
     // Glue whose owner is a 2-byte pointer to the target: the least it can take.
-    minSrvBytes = Math.min(minSrvBytes, record.glueEnd + 2);
-    // The four fragments are adjacent in the instance's buffer: one copy, four layout ranges.
+    minSrvBytes = Math.min(minSrvBytes, record.glueEnd - record.start + 2);
     const base = i * LAYOUT_STRIDE;
-    layout[base + AT_SRV] = offset;
-    layout[base + AT_SRV + 1] = layout[base + AT_GLUE] = offset + record.srvEnd;
-    layout[base + AT_GLUE + 1] = layout[base + AT_TARGET] = offset + record.glueEnd;
-    layout[base + AT_TARGET + 1] = layout[base + AT_ADDRESS] = offset + record.targetEnd;
-    layout[base + AT_ADDRESS + 1] = offset + record.addressEnd;
-    offset += record.bytes.copy(bytes, offset, 0, record.addressEnd);
+    layout[base + AT_SRV] = record.start;
+    layout[base + AT_SRV + 1] = layout[base + AT_GLUE] = record.srvEnd;
+    layout[base + AT_GLUE + 1] = layout[base + AT_TARGET] = record.glueEnd;
+    layout[base + AT_TARGET + 1] = layout[base + AT_ADDRESS] = record.targetEnd;
+    layout[base + AT_ADDRESS + 1] = record.addressEnd;
     drawWeight[i] = record.weight === 0 ? ZERO_WEIGHT_DRAW : record.weight;
     if (i === count - 1 || sorted[i + 1].priority !== record.priority) groupEnds.push(i + 1);
   });
