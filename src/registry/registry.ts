@@ -41,10 +41,19 @@ export class Registry extends RegistryState {
   /** Loads every stored registration (each starts with a fresh lease of one ttl) and every service's settings. */
   async start(): Promise<number> {
     for (const [service, settings] of await this.#store.loadSettings()) this.restoreSettings(service, settings);
-    const rows = await this.#store.load();
-    for (const registration of rows) this.put(registration, Date.now());
+    const restore = (registrations: readonly Registration[]) => {
+      for (const registration of registrations) this.put(registration, Date.now());
+    };
+    let restored: number;
+    if (this.#store.loadInPages) {
+      restored = await this.#store.loadInPages(restore);
+    } else {
+      const rows = await this.#store.load();
+      restore(rows);
+      restored = rows.length;
+    }
     if (this.#replicated) this.loadedAt(this.#replicated.follow((change) => (change.kind === 'check' ? this.#applyCheck(change) : this.applyRemote(change))));
-    return rows.length;
+    return restored;
   }
 
   async register(registration: Registration): Promise<Instance> {

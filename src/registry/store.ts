@@ -14,6 +14,12 @@ export type StoreRevision = number | void;
 export interface Store {
   /** Every stored registration, read once at start-up. */
   load(): Promise<Registration[]>;
+  /**
+   * The same, handed over a page at a time as the store reads them (resolves with how many), so
+   * that the registry takes in one page while the store reads the next. Optional: a store that
+   * reads everything at once has only `load`.
+   */
+  loadInPages?(onPage: (registrations: readonly Registration[]) => void): Promise<number>;
   put(registration: Registration): Promise<StoreRevision>;
   delete(service: string, id: string): Promise<StoreRevision>;
   /** Per-service settings (protection threshold, warm-up), read once at start-up. */

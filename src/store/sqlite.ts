@@ -111,16 +111,26 @@ export class SqliteStore implements Store {
 
   async load(): Promise<Registration[]> {
     const registrations: Registration[] = [];
+    await this.loadInPages((page) => {
+      for (const registration of page) registrations.push(registration);
+    });
+    return registrations;
+  }
+
+  async loadInPages(onPage: (registrations: readonly Registration[]) => void): Promise<number> {
+    let count = 0;
     let page = this.#load({ op: 'load', table: 'instances', first: true, limit: LOAD_PAGE });
     for (;;) {
       const answer = await page;
-      // Ask for the next page before parsing this one: the worker reads it meanwhile.
+      // Ask for the next page before taking in this one: the worker reads it meanwhile.
       if (answer.more) {
         page = this.#load({ op: 'load', table: 'instances', first: false, limit: LOAD_PAGE });
         page.catch(() => {}); // awaited on the next turn of this loop; only a throw below leaves it unawaited
       }
-      for (const registration of JSON.parse(answer.rows!) as Registration[]) registrations.push(registration);
-      if (!answer.more) return registrations;
+      const registrations = JSON.parse(answer.rows!) as Registration[];
+      count += registrations.length;
+      onPage(registrations);
+      if (!answer.more) return count;
     }
   }
 
