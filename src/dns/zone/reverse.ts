@@ -4,26 +4,35 @@
 // taken out and put back (an instance whose records did not change is the same object, and is
 // left where it is), so a registration or an expiry costs the index O(its service), never
 // O(every instance). PTR records themselves are built on the first question for an address after
-// its instances changed, so the index holds no bytes per instance beyond its key.
+// its instances changed.
+//
+// Compact, since it can hold a million addresses: an IPv4 address is a number key (the question's
+// name is read as the address it names, no string made), an IPv6 one its reverse name's bytes
+// (folded-table.ts); an address's instances are a plain array (a few share an address at most,
+// usually one).
 import { TYPE } from '../wire/constants.ts';
 import { answerFragment, reverseName } from '../wire/encode.ts';
-import { encodeName } from '../wire/names.ts';
+import { encodeName, foldCase } from '../wire/names.ts';
 import { FoldedTable } from './folded-table.ts';
 import { targetName, type InstanceRecords, type ServiceRecords } from './records.ts';
 
 interface Entry {
-  /** The reverse name, lower-case wire bytes. */
-  key: Buffer;
-  members: Set<InstanceRecords>;
+  members: InstanceRecords[];
   /** PTR answers (owner = question) of every member; null until asked for after a change. */
   answers: Buffer[] | null;
 }
 
+/** `in-addr` and `arpa` as labels, with their length bytes. */
+const IN_ADDR_ARPA = Buffer.from('\x07in-addr\x04arpa\x00', 'latin1');
+
 export class ReverseIndex {
   readonly #ttl: number;
-  readonly #table = new FoldedTable<Entry>();
-  /** What each service put in, by record, with the entry it went into. */
-  readonly #byService = new Map<string, Map<InstanceRecords, Entry>>();
+  /** IPv4 addresses by their 32-bit value. */
+  readonly #v4 = new Map<number, Entry>();
+  /** IPv6 addresses by their reverse name (lower-case wire bytes). */
+  readonly #v6 = new FoldedTable<Entry>();
+  /** What each service put in, as it was last indexed. */
+  readonly #byService = new Map<string, readonly InstanceRecords[]>();
   /**
    * Instances looked at by `update` since start: what a registration or an expiry costs the index.
    * A test reads it to catch a change that costs O(every instance) again.
@@ -34,51 +43,98 @@ export class ReverseIndex {
     this.#ttl = ttl;
   }
 
-  /** Number of distinct reverse names held. */
+  /** Number of distinct addresses held. */
   get size(): number {
-    return this.#table.size;
+    return this.#v4.size + this.#v6.size;
   }
 
   /** Brings `service`'s contributions in line with its records now (null: it has none DNS answers with). */
   update(service: string, records: ServiceRecords | null): void {
-    const before = this.#byService.get(service);
-    const after = new Map<InstanceRecords, Entry>();
-    if (records) {
-      for (const record of records.byId.values()) {
-        this.work++;
-        after.set(record, before?.get(record) ?? this.#add(record));
-      }
-    }
-    if (before) {
-      for (const [record, entry] of before) {
-        this.work++;
-        if (!after.has(record)) this.#remove(record, entry);
-      }
-    }
-    if (after.size > 0) this.#byService.set(service, after);
+    const before = this.#byService.get(service) ?? [];
+    const after = records ? [...records.byId.values()] : [];
+    this.work += before.length + after.length;
+    const kept = new Set(after);
+    for (const record of before) if (!kept.has(record)) this.#remove(record);
+    const had = new Set(before);
+    for (const record of after) if (!had.has(record)) this.#add(record);
+    if (after.length > 0) this.#byService.set(service, after);
     else this.#byService.delete(service);
   }
 
-  /** PTR answers for the reverse name at `buf[start, end)` (plain labels, any case); undefined when none. */
+  /** PTR answers for the reverse name at `buf[start, end)` (plain labels, any case, ending with the root); undefined when none. */
   find(buf: Uint8Array, start: number, end: number): readonly Buffer[] | undefined {
-    const entry = this.#table.find(buf, start, end);
+    const v4 = ipv4Of(buf, start, end);
+    const entry = v4 >= 0 ? this.#v4.get(v4) : this.#v6.find(buf, start, end);
     if (!entry) return undefined;
-    entry.answers ??= [...entry.members].map((record) => answerFragment(TYPE.PTR, this.#ttl, targetName(record)));
+    entry.answers ??= entry.members.map((record) => answerFragment(TYPE.PTR, this.#ttl, targetName(record)));
     return entry.answers;
   }
 
-  #add(record: InstanceRecords): Entry {
-    const key = encodeName(reverseName(record.instance.address));
-    let entry = this.#table.get(key);
-    if (!entry) this.#table.set(key, (entry = { key, members: new Set(), answers: null }));
-    entry.members.add(record);
-    entry.answers = null;
-    return entry;
+  #entryOf(record: InstanceRecords): Entry | undefined {
+    return record.family === 4 ? this.#v4.get(ipv4Value(record.instance.address)) : this.#v6.get(encodeName(reverseName(record.instance.address)));
   }
 
-  #remove(record: InstanceRecords, entry: Entry): void {
-    entry.members.delete(record);
-    entry.answers = null;
-    if (entry.members.size === 0) this.#table.delete(entry.key);
+  #add(record: InstanceRecords): void {
+    const entry = this.#entryOf(record);
+    if (entry) {
+      entry.members.push(record);
+      entry.answers = null;
+      return;
+    }
+    // An array literal of one: `[]` then push would reserve room for 17.
+    const created: Entry = { members: [record], answers: null };
+    if (record.family === 4) this.#v4.set(ipv4Value(record.instance.address), created);
+    else this.#v6.set(encodeName(reverseName(record.instance.address)), created);
   }
+
+  #remove(record: InstanceRecords): void {
+    const entry = this.#entryOf(record);
+    if (!entry) return;
+    // O(instances at this address): a handful at most in any real fleet.
+    const at = entry.members.indexOf(record);
+    if (at < 0) return;
+    entry.members[at] = entry.members[entry.members.length - 1];
+    entry.members.pop();
+    entry.answers = null;
+    if (entry.members.length > 0) return;
+    if (record.family === 4) this.#v4.delete(ipv4Value(record.instance.address));
+    else this.#v6.delete(encodeName(reverseName(record.instance.address)));
+  }
+}
+
+/** `a.b.c.d` as the number a·2²⁴ + b·2¹⁶ + c·2⁸ + d. */
+function ipv4Value(address: string): number {
+  let value = 0;
+  for (const part of address.split('.')) value = value * 256 + Number(part);
+  return value;
+}
+
+/**
+ * The IPv4 address `d.c.b.a.in-addr.arpa` in `buf[start, end)` names, as ipv4Value gives it; -1
+ * when the name is not exactly that (four decimal labels 0-255 without leading zeros, as the
+ * reverse name of an address is written, then in-addr.arpa in any case).
+ */
+function ipv4Of(buf: Uint8Array, start: number, end: number): number {
+  let at = start;
+  let value = 0;
+  for (let label = 0; label < 4; label++) {
+    const length = buf[at];
+    if (length < 1 || length > 3 || at + 1 + length > end) return -1;
+    if (length > 1 && buf[at + 1] === 0x30) return -1;
+    let octet = 0;
+    for (let i = at + 1; i <= at + length; i++) {
+      const digit = buf[i] - 0x30;
+      if (digit < 0 || digit > 9) return -1;
+      octet = octet * 10 + digit;
+    }
+    if (octet > 255) return -1;
+    // The first label is the last octet.
+    value += octet * 256 ** label;
+    at += 1 + length;
+  }
+  if (end - at !== IN_ADDR_ARPA.length) return -1;
+  for (let i = 0; i < IN_ADDR_ARPA.length; i++) {
+    if (foldCase(buf[at + i]) !== IN_ADDR_ARPA[i]) return -1;
+  }
+  return value;
 }
