@@ -50,7 +50,10 @@ export abstract class RegistryState implements RegistryView {
   readonly #services = new Map<string, Map<string, Instance>>();
   readonly #settings = new Map<string, ServiceSettings>();
   readonly #feed: ChangeFeed;
-  readonly #timers = new InstanceTimers<Instance>();
+  readonly #timers = new InstanceTimers<Instance>(
+    (instance) => this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), Date.now()),
+    (instance) => this.deadlinePassed(instance),
+  );
   readonly #warmup = new Ticker((service) => this.#warmupTick(service));
   readonly #tripped = new TrippedServices();
 
@@ -258,7 +261,7 @@ export abstract class RegistryState implements RegistryView {
   /** With an embedded store the lease is a local timer; with a shared one the store decides expiry. */
   #renewLocalLease(instance: Instance): void {
     if (this.#sharedLeases) return;
-    this.#timers.renewLease(instance, instance.ttl * 1000, () => this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), Date.now()));
+    this.#timers.renewLease(instance, instance.ttl * 1000);
   }
 
   /** A change another node made to the shared store (or a lease the store let lapse): memory only, same events. */
@@ -336,7 +339,7 @@ export abstract class RegistryState implements RegistryView {
       return;
     }
     const after = instance.deregisterCriticalAfter ?? this.#options.gracePeriod;
-    this.#timers.setDeadline(instance, after * 1000, () => this.deadlinePassed(instance));
+    this.#timers.setDeadline(instance, after * 1000);
   }
 
   protected remove(instance: Instance, reason: 'request' | 'critical'): void {

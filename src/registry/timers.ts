@@ -1,75 +1,74 @@
 // The timers of registered instances: a lease deadline, and a deletion due after a critical spell.
-
-interface Timers {
-  /** Fires when the lease lapses; `refresh()`ed by every heartbeat. */
-  lease?: NodeJS.Timeout;
-  /** Set while the instance is critical: deletes it when its grace period ends. */
-  critical?: NodeJS.Timeout;
-}
+import { LeaseClock } from './lease-clock.ts';
 
 /**
- * One entry per registered instance object (a replacement is a new object with new timers). A
- * lease is one `setTimeout`, refreshed in place by heartbeats: no allocation per heartbeat. Timers
- * are unref'd: they never keep a process alive on their own.
+ * The timers of registered instances (a replacement is a new object with new timers): the lease,
+ * and the deletion due after a critical spell. Both are deadlines on a LeaseClock (one timer for
+ * all of them, lapses handed out in slices) rather than a setTimeout each: a heartbeat moves a
+ * deadline and allocates nothing, and a million leases cost no million Timeout objects. The clock's
+ * timer is unref'd: it never keeps a process alive on its own.
  */
 export class InstanceTimers<K extends object> {
-  readonly #timers = new Map<K, Timers>();
+  readonly #tracked = new Set<K>();
+  readonly #leases: LeaseClock<K>;
+  readonly #deadlines: LeaseClock<K>;
+  /** Keys whose deletion deadline came: it counts as set until cleared (the deletion may be retried). */
+  readonly #passed = new Set<K>();
+
+  /** `onLapse(key)` when a lease lapses; `onDue(key)` when a deletion deadline comes. */
+  constructor(onLapse: (key: K) => void, onDue: (key: K) => void) {
+    this.#leases = new LeaseClock(onLapse);
+    this.#deadlines = new LeaseClock((key) => {
+      this.#passed.add(key);
+      onDue(key);
+    });
+  }
 
   /** Starts tracking `key`, with no timer yet. */
   track(key: K): void {
-    this.#timers.set(key, {});
+    this.#tracked.add(key);
   }
 
   isTracked(key: K): boolean {
-    return this.#timers.has(key);
+    return this.#tracked.has(key);
   }
 
   hasLease(key: K): boolean {
-    return this.#timers.get(key)?.lease !== undefined;
+    return this.#leases.has(key);
   }
 
-  /** (Re)starts the lease of `key`: `onLapse` runs `ms` from now unless renewed again. */
-  renewLease(key: K, ms: number, onLapse: () => void): void {
-    const timers = this.#timers.get(key);
-    if (!timers) return;
-    if (timers.lease) {
-      timers.lease.refresh();
-      return;
-    }
-    timers.lease = setTimeout(onLapse, ms);
-    timers.lease.unref();
+  /** (Re)starts the lease of `key`: it lapses `ms` from now unless renewed again. */
+  renewLease(key: K, ms: number): void {
+    if (this.#tracked.has(key)) this.#leases.set(key, Date.now() + ms);
   }
 
+  /** Whether a deletion deadline is set (whether or not it has come). */
   hasDeadline(key: K): boolean {
-    return this.#timers.get(key)?.critical !== undefined;
+    return this.#deadlines.has(key) || this.#passed.has(key);
   }
 
-  /** Schedules `onDue` in `ms` unless a deadline is already set. */
-  setDeadline(key: K, ms: number, onDue: () => void): void {
-    const timers = this.#timers.get(key);
-    if (!timers || timers.critical) return;
-    timers.critical = setTimeout(onDue, ms);
-    timers.critical.unref();
+  /** Sets `key`'s deletion deadline `ms` from now, unless one is already set. */
+  setDeadline(key: K, ms: number): void {
+    if (this.#tracked.has(key) && !this.hasDeadline(key)) this.#deadlines.set(key, Date.now() + ms);
   }
 
   clearDeadline(key: K): void {
-    const timers = this.#timers.get(key);
-    if (!timers) return;
-    clearTimeout(timers.critical);
-    timers.critical = undefined;
+    this.#deadlines.delete(key);
+    this.#passed.delete(key);
   }
 
   /** Stops `key`'s timers and forgets it. */
   forget(key: K): void {
-    const timers = this.#timers.get(key);
-    if (!timers) return;
-    clearTimeout(timers.lease);
-    clearTimeout(timers.critical);
-    this.#timers.delete(key);
+    if (!this.#tracked.delete(key)) return;
+    this.#leases.delete(key);
+    this.clearDeadline(key);
   }
 
   clear(): void {
-    for (const key of [...this.#timers.keys()]) this.forget(key);
+    this.#tracked.clear();
+    this.#passed.clear();
+    this.#leases.clear();
+    this.#deadlines.clear();
   }
 }
 
