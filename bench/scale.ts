@@ -275,7 +275,7 @@ async function growth(baselinePort: number, baselinePid: number, emptyRss: { rea
       const dir = path.join(scratch, `growth-${instances}-${perService}`);
       console.log(`\n${instances.toLocaleString('en')} instances (${services} × ${perService}): writing the data dir...`);
       const populateS = await populate(dir, services, perService, 86400);
-      const server = await launchSignpost(`Signpost ${instances}`, ['--data-dir', dir, '--log-level', 'warn']);
+      const server = await launchSignpost(`Signpost ${instances}`, ['--data-dir', dir]);
       const rssReady = rssBytes(server.pid);
       console.log(`  ready in ${(server.readyMs / 1000).toFixed(2)} s, RSS ${(rssReady / 2 ** 20).toFixed(0)} MiB`);
       if (PINNED) pinToCpu(server.pid, SERVER_CPU);
@@ -340,7 +340,7 @@ async function largeService() {
   const dir = path.join(scratch, 'large');
   const big = Array.from({ length: 10_000 }, (_, k) => ({ ...registration('big', k, 86400), weight: 1 + (k % 100) }));
   await populate(dir, 200, 3, 86400, big);
-  const server = await launchSignpost('Signpost large', ['--data-dir', dir, '--log-level', 'warn']);
+  const server = await launchSignpost('Signpost large', ['--data-dir', dir]);
   if (PINNED) pinToCpu(server.pid, SERVER_CPU);
   const udp = digFacts(dig(server.dnsPort, '+notcp', '+noedns', '+ignore', 'big.service.local', 'SRV'));
   const udpEdns = digFacts(dig(server.dnsPort, '+notcp', '+bufsize=1232', '+ignore', 'big.service.local', 'SRV'));
@@ -439,7 +439,7 @@ async function main(): Promise<void> {
 
     const emptyDir = path.join(scratch, 'empty');
     mkdirSync(emptyDir);
-    const empty = await launchSignpost('Signpost empty', ['--data-dir', emptyDir, '--log-level', 'warn']);
+    const empty = await launchSignpost('Signpost empty', ['--data-dir', emptyDir]);
     const emptyReady = rssBytes(empty.pid);
     await dnsperf(empty.dnsPort, queryFile('empty.txt', 10), 2, load);
     const emptyRss = { ready: emptyReady, dns: rssBytes(empty.pid), startupS: empty.readyMs / 1000 };
