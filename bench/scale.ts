@@ -453,7 +453,7 @@ async function main(): Promise<void> {
     console.log(`empty server: ready in ${emptyRss.startupS.toFixed(2)} s, RSS ${mib(emptyRss.ready)} MiB (${mib(emptyRss.dns)} MiB after DNS)`);
 
     const rows = await growth(baselinePort, baseline.pid, emptyRss);
-    console.log('\nwhere the bytes go (one process, memory store, heap after GC)...');
+    console.log('\nwhere the bytes go (one process, a store that keeps nothing in memory, heap after GC)...');
     const parts = await breakdown(Math.min(100_000, Math.max(...SIZES)));
     console.log(JSON.stringify(parts));
     console.log('\na service of 10,000 instances...');
