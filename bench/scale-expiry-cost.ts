@@ -1,0 +1,68 @@
+// What one expiry costs, and which part of it: N leases lapse together in one process (fake-free:
+// real timers, ttl 1 s), first with only the registry and the DNS zone listening, then with the
+// watch hub (every event serialised for event streams, as the server wires it), then also with a
+// log line per event (pino to /dev/null, the server's default level). Prints the process's CPU time
+// from the first lapse to the last, per expiry, for each. Run: node bench/scale-expiry-cost.ts [N]
+import { openSync } from 'node:fs';
+import pino from 'pino';
+import { Zone } from '../src/dns/zone/zone.ts';
+import { instanceJson } from '../src/http/routes/instances.ts';
+import { Registry } from '../src/registry/registry.ts';
+import type { Store } from '../src/registry/store.ts';
+import type { RegistryEvent } from '../src/registry/types.ts';
+import { WatchHub } from '../src/watch/hub.ts';
+
+const N = Number(process.argv[2] ?? 100_000);
+const nothingKept: Store = {
+  load: async () => [],
+  put: async () => {},
+  delete: async () => {},
+  loadSettings: async () => new Map(),
+  putSettings: async () => {},
+  close: async () => {},
+};
+
+async function storm(setup: 'registry and zone' | '+ watch hub' | '+ watch hub + log line'): Promise<number> {
+  const registry = new Registry(nothingKept, { gracePeriod: 3600, onlyPassing: false });
+  new Zone(registry, { domain: 'local', ttl: 5 });
+  if (setup !== 'registry and zone') {
+    new WatchHub(registry, {
+      maxWatches: 4096,
+      historySize: 10_000,
+      serialise: (event: RegistryEvent) => (event.type === 'settings' ? event : { type: event.type, index: event.index, instance: instanceJson(event.instance, registry) }),
+    });
+  }
+  if (setup === '+ watch hub + log line') {
+    const log = pino({ level: 'info' }, pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }));
+    registry.onEvent((event) => {
+      if (event.type !== 'settings') log.info({ service: event.instance.service, id: event.instance.id, status: event.instance.status }, 'health changed');
+    });
+  }
+  let lapsed = 0;
+  let first = process.cpuUsage();
+  const { promise, resolve } = Promise.withResolvers<number>();
+  registry.onEvent((event) => {
+    if (event.type !== 'health') return;
+    if (lapsed++ === 0) first = process.cpuUsage();
+    if (lapsed === N) {
+      const used = process.cpuUsage(first);
+      resolve((used.user + used.system) / 1000);
+    }
+  });
+  const writes = [];
+  for (let k = 0; k < N; k++) {
+    writes.push(
+      registry.register({ service: `svc${k % 1000}`, id: `i${k}`, address: `10.${(k >> 16) & 0xff}.${(k >> 8) & 0xff}.${k & 0xff}`, port: 8080, weight: 100, priority: 0, ttl: 1, tags: [], meta: {} }),
+    );
+  }
+  await Promise.all(writes);
+  const keepAlive = setTimeout(() => {}, 60_000);
+  const ms = await promise;
+  clearTimeout(keepAlive);
+  await registry.close();
+  return (ms * 1000) / N;
+}
+
+for (const setup of ['registry and zone', '+ watch hub', '+ watch hub + log line'] as const) {
+  console.log(`${setup}: ${(await storm(setup)).toFixed(2)} µs per expiry (${N.toLocaleString('en')} lapsing together)`);
+}
