@@ -164,12 +164,28 @@ export function buildServiceRecords(
   const tagged = new Map<string, InstanceRecords[]>();
   const all: InstanceRecords[] = [];
   let offset = 0;
+  // Unchanged instances lie in the old buffer in the same order, mostly back to back: their bytes
+  // are copied a run at a time (one native call for thousands of instances, not one each).
+  let run: Buffer | null = null;
+  let runStart = 0;
+  let runEnd = 0;
+  let runTo = 0;
+  const flush = () => {
+    if (run) run.copy(bytes, runTo, runStart, runEnd);
+    run = null;
+  };
   sorted.forEach(({ instance, weight }, i) => {
     let records = known[i];
     if (records) {
       // Moved into the new buffer; the object stays, so indexes keyed by it (PTR) need no update.
       const length = records.end - records.start;
-      records.bytes.copy(bytes, offset, records.start, records.end);
+      if (run !== records.bytes || runEnd !== records.start) {
+        flush();
+        run = records.bytes;
+        runStart = records.start;
+        runTo = offset;
+      }
+      runEnd = records.end;
       const shift = offset - records.start;
       records.bytes = bytes;
       records.start += shift;
@@ -180,6 +196,7 @@ export function buildServiceRecords(
       records.end += shift;
       offset += length;
     } else {
+      flush();
       records = writeInstanceRecords(bytes, offset, instance, suffix, ttl, weight);
       offset = records.end;
     }
@@ -194,6 +211,7 @@ export function buildServiceRecords(
       if (list[list.length - 1] !== records) list.push(records);
     }
   });
+  flush();
   // instanceBytes and writeInstanceRecords must agree: uninitialised bytes must never reach an answer.
   if (offset !== total) throw new Error(`records of ${answerable[0].instance.service}: wrote ${offset} bytes of ${total}`);
   const byTag = new Map<string, RecordSet>();
