@@ -21,6 +21,8 @@ export class EtcdConnection {
   readonly #probeKey: string;
   readonly #listeners = new Set<(up: boolean) => void>();
   #available = true;
+  /** How many times etcd came back: a call that began before it last did says nothing about now. */
+  #recoveries = 0;
   #probe: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -61,19 +63,23 @@ export class EtcdConnection {
 
   async call<T>(request: (client: Etcd3) => Promise<T>): Promise<T> {
     if (this.#closed) throw this.closedError();
+    const recoveries = this.#recoveries;
     try {
       const result = await request(this.client);
       this.setAvailable(true);
       return result;
     } catch (error) {
-      throw this.failure(error);
+      throw this.failure(error, recoveries);
     }
   }
 
-  /** A failure as the StoreError clients see (503), marking etcd unavailable. */
-  failure(error: unknown): StoreError {
+  /**
+   * A failure as the StoreError clients see (503), marking etcd unavailable, unless etcd came back
+   * since the failed call began (`recoveries`, as it was then).
+   */
+  failure(error: unknown, recoveries = this.#recoveries): StoreError {
     if (error instanceof StoreError) return error;
-    this.setAvailable(false);
+    if (recoveries === this.#recoveries) this.setAvailable(false);
     return new StoreError(`${this.name} unavailable: ${grpcReason((error as Error).message)}`, { cause: error });
   }
 
@@ -84,6 +90,7 @@ export class EtcdConnection {
   setAvailable(up: boolean): void {
     if (this.#closed || up === this.#available) return;
     this.#available = up;
+    if (up) this.#recoveries++;
     for (const listener of this.#listeners) listener(up);
     clearTimeout(this.#probe);
     if (!up) this.#scheduleProbe();

@@ -9,7 +9,8 @@
 // registration (a second delete is a no-op).
 //
 // Heartbeats are not etcd writes (keepalive.ts); only a changed status or a lapsed lease writes the
-// lease key. Every node keeps its view fresh with one watch on the prefix (watch.ts); a node's own
+// lease key. Writes of one event-loop turn share one transaction (txn-batch.ts), and registrations
+// take their leases from a stock granted ahead, or keep the one they have (leases.ts). Every node keeps its view fresh with one watch on the prefix (watch.ts); a node's own
 // writes come back on it and are recognised by revision (mirror.ts): read-your-writes on the node
 // that wrote.
 import { Buffer } from 'node:buffer';
@@ -25,8 +26,10 @@ import { CheckResults } from './check-results.ts';
 import { EtcdConnection } from './connection.ts';
 import { KeepAlive } from './keepalive.ts';
 import { EtcdKeys } from './keys.ts';
+import { LeaseStock } from './leases.ts';
 import { EtcdMirror, type LeaseState } from './mirror.ts';
 import { startFailure } from './start-failure.ts';
+import { TxnBatcher } from './txn-batch.ts';
 import { PrefixWatch } from './watch.ts';
 
 export class EtcdStore implements Store, ReplicatedStore {
@@ -35,6 +38,8 @@ export class EtcdStore implements Store, ReplicatedStore {
   readonly #keys: EtcdKeys;
   readonly #mirror: EtcdMirror;
   readonly #keepAlive: KeepAlive;
+  readonly #leases: LeaseStock;
+  readonly #txns: TxnBatcher;
   readonly #watch: PrefixWatch;
   readonly #checks: CheckResults;
   #snapshot: { revision: number; kvs: IKeyValue[] } | undefined;
@@ -57,6 +62,8 @@ export class EtcdStore implements Store, ReplicatedStore {
     this.#etcd = new EtcdConnection(hosts, `${prefix}probe`, tls);
     this.#mirror = new EtcdMirror(this.#keys);
     this.#keepAlive = new KeepAlive(this.#etcd);
+    this.#leases = new LeaseStock(this.#etcd, this.#keepAlive);
+    this.#txns = new TxnBatcher(this.#etcd);
     this.#watch = new PrefixWatch(this.#etcd, this.#keys, this.#mirror);
     this.#checks = new CheckResults(this.#etcd, this.#keys, this.#mirror);
   }
@@ -86,14 +93,15 @@ export class EtcdStore implements Store, ReplicatedStore {
         // Checked instances (and those registered with ttl 0) have no lease.
         ops.push({ request_delete_range: { key: Buffer.from(leaseKey) } });
       } else {
-        // A new lease: registering again renews it (a registration reports the instance alive, at
-        // the status it starts with, as the registry takes it), and a changed ttl needs a new one anyway.
-        lease = { id: await this.#grant(registration.ttl), ...initialReport(registration), ttl: registration.ttl };
+        // Registering reports the instance alive, at the status it starts with, as the registry takes
+        // it: its lease runs a whole ttl from now (the one it has, renewed, or a new one for a new ttl).
+        lease = { id: await this.#leases.lease(registration.ttl, this.#mirror.leases.get(name)), ...initialReport(registration), ttl: registration.ttl };
         ops.push(putOp(leaseKey, JSON.stringify({ status: lease.status, note: lease.note }), lease.id));
       }
     }
-    const revision = await this.#txn(ops);
-    this.#mirror.wrote([instanceKey, leaseKey], revision);
+    const keys = onlyMaintenance ? [instanceKey] : [instanceKey, leaseKey];
+    const revision = await this.#txns.write(ops, keys);
+    this.#mirror.wrote(keys, revision);
     this.#mirror.registrations.set(name, registration);
     if (lease) this.#mirror.leases.set(name, lease);
     else if (!isLeased(registration)) this.#mirror.leases.delete(name);
@@ -103,7 +111,7 @@ export class EtcdStore implements Store, ReplicatedStore {
   async delete(service: string, id: string): Promise<number> {
     const name = `${service}/${id}`;
     const keys = [this.#keys.key('instances/', name), this.#keys.key('leases/', name), this.#keys.key('checks/', name)];
-    const revision = await this.#txn(keys.map((key) => ({ request_delete_range: { key: Buffer.from(key) } })));
+    const revision = await this.#txns.write(keys.map((key) => ({ request_delete_range: { key: Buffer.from(key) } })), keys);
     this.#mirror.wrote(keys, revision);
     this.#mirror.registrations.delete(name);
     this.#mirror.leases.delete(name);
@@ -112,7 +120,7 @@ export class EtcdStore implements Store, ReplicatedStore {
 
   async putSettings(service: string, settings: ServiceSettings): Promise<number> {
     const key = this.#keys.key('settings/', service);
-    const revision = await this.#txn([putOp(key, JSON.stringify(settings))]);
+    const revision = await this.#txns.write([putOp(key, JSON.stringify(settings))], [key]);
     this.#mirror.wrote([key], revision);
     return revision;
   }
@@ -153,7 +161,7 @@ export class EtcdStore implements Store, ReplicatedStore {
     if (known && known.id !== '0' && known.ttl === ttl) alive = (await this.#keepAlive.renew(known.id)) > 0;
     if (alive && known!.status === report.status && known!.note === report.note) return true;
     // The lease lapsed (or the status changed): write the lease key, if the instance is still registered.
-    const leaseId = alive ? known!.id : await this.#grant(ttl);
+    const leaseId = alive ? known!.id : await this.#leases.take(ttl);
     const instanceKey = this.#keys.key('instances/', name);
     const leaseKey = this.#keys.key('leases/', name);
     const response = await this.#etcd.call((client) =>
@@ -190,15 +198,6 @@ export class EtcdStore implements Store, ReplicatedStore {
     return this.#snapshot;
   }
 
-  async #grant(ttl: number): Promise<string> {
-    const response = await this.#etcd.call((client) => client.leaseClient.leaseGrant({ TTL: ttl }));
-    return response.ID;
-  }
-
-  async #txn(ops: IRequestOp[]): Promise<number> {
-    const response = await this.#etcd.call((client) => client.kv.txn({ compare: [], success: ops, failure: [] }));
-    return Number(response.header.revision);
-  }
 }
 
 function putOp(key: string, value: string, lease?: string): IRequestOp {

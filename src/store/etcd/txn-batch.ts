@@ -1,0 +1,82 @@
+// Writes of one event-loop turn go to etcd together, as one transaction: under load a round trip
+// (and a raft proposal, and etcd's fsync) carries dozens of registrations instead of one. etcd
+// answers a transaction only once it is committed, so every write in it is as durable as a write
+// on its own; a transaction that fails fails every write in it (503), and changes nothing in etcd.
+import { Buffer } from 'node:buffer';
+import type { IRequestOp } from 'etcd3';
+import type { EtcdConnection } from './connection.ts';
+
+/** etcd's default `--max-txn-ops`: a transaction with more operations is refused. */
+export const MAX_TXN_OPS = 128;
+/** Well under etcd's default `--max-request-bytes` (1.5 MiB), leaving room for the request's framing. */
+export const MAX_TXN_BYTES = 1024 * 1024;
+
+interface Batch {
+  ops: IRequestOp[];
+  bytes: number;
+  /** Keys the batch writes: etcd refuses a transaction that names one key twice. */
+  keys: Set<string>;
+  waiters: Array<{ resolve(revision: number): void; reject(error: unknown): void }>;
+  /** It holds a key an earlier batch of the turn also writes: it is sent once those are answered, so writes stay in order. */
+  waitsForEarlier: boolean;
+}
+
+export class TxnBatcher {
+  readonly #etcd: EtcdConnection;
+  /** Batches of this turn, sent at its end in order; the last one still takes writes. */
+  #pending: Batch[] = [];
+
+  constructor(etcd: EtcdConnection) {
+    this.#etcd = etcd;
+  }
+
+  /**
+   * Writes `ops` (touching `keys`) in the next transaction; resolves with the revision it committed
+   * at, rejects with a StoreError when etcd did not take it.
+   */
+  write(ops: IRequestOp[], keys: string[]): Promise<number> {
+    if (this.#etcd.closed) return Promise.reject(this.#etcd.closedError());
+    const bytes = ops.reduce((sum, op) => sum + opBytes(op), 0);
+    if (this.#pending.length === 0) setImmediate(() => this.#flush());
+    let batch = this.#pending.at(-1);
+    const clash = keys.some((key) => this.#pending.some((earlier) => earlier.keys.has(key)));
+    if (!batch || clash || (batch.ops.length > 0 && (batch.ops.length + ops.length > MAX_TXN_OPS || batch.bytes + bytes > MAX_TXN_BYTES))) {
+      batch = { ops: [], bytes: 0, keys: new Set(), waiters: [], waitsForEarlier: clash };
+      this.#pending.push(batch);
+    }
+    batch.ops.push(...ops);
+    batch.bytes += bytes;
+    for (const key of keys) batch.keys.add(key);
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    batch.waiters.push({ resolve, reject });
+    return promise;
+  }
+
+  #flush(): void {
+    const batches = this.#pending;
+    this.#pending = [];
+    const sent: Promise<void>[] = [];
+    for (const batch of batches) sent.push(batch.waitsForEarlier ? Promise.all([...sent]).then(() => this.#send(batch)) : this.#send(batch));
+  }
+
+  async #send(batch: Batch): Promise<void> {
+    try {
+      const response = await this.#etcd.call((client) => client.kv.txn({ compare: [], success: batch.ops, failure: [] }));
+      const revision = Number(response.header.revision);
+      for (const waiter of batch.waiters) waiter.resolve(revision);
+    } catch (error) {
+      for (const waiter of batch.waiters) waiter.reject(error);
+    }
+  }
+}
+
+function opBytes(op: IRequestOp): number {
+  const put = op.request_put;
+  if (put) return byteLength(put.key) + byteLength(put.value) + 16;
+  return byteLength(op.request_delete_range?.key) + 16;
+}
+
+function byteLength(value: Buffer | string | undefined): number {
+  if (value === undefined) return 0;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+}
