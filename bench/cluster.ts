@@ -2,9 +2,11 @@
 //
 // One etcd member (Debian etcd-server, on loopback, data in a temp dir) and NODES `signpost serve`
 // child processes on it, beside one embedded node (SQLite, the default store) in the same run:
-//  - registrations/s and heartbeats/s (autocannon, CONNECTIONS connections) through one node, through
-//    all nodes at once, and through the embedded node; and how many etcd writes the heartbeats cost
-//    (etcd's revision before and after: a keep-alive is not a write);
+//  - registrations/s (new instances, and registering known ones again) and heartbeats/s (autocannon,
+//    CONNECTIONS connections) through one node, through all nodes at once, and through the embedded
+//    node, with the clustered/embedded ratio of the same round; the share of answers that were not
+//    2xx; and how many etcd writes the heartbeats cost (etcd's revision before and after: a keep-alive
+//    is not a write) and how many etcd revisions (transactions) the registrations took;
 //  - cross-node propagation: PROPAGATION_SAMPLES registrations on node 0, each timed from its HTTP 200
 //    until node 1 answers it over DNS (polled over UDP as fast as answers come back);
 //  - DNS qps (dnsperf) on a clustered node and on the embedded node, ROUNDS rounds alternating.
@@ -18,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.ts';
-import { dnsperf, launchSignpost, markdownTable, median, percentile, stopAll, stopOnInterrupt, writeSection } from './lib.ts';
+import { CLOCK_TICKS_PER_SECOND, cpuTicks, dnsperf, launchSignpost, markdownTable, median, percentile, stopAll, stopOnInterrupt, writeSection } from './lib.ts';
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' } } });
 const DURATION = Number(values.duration);
@@ -29,6 +31,8 @@ const INSTANCES = 5_000;
 const SERVICES = 100;
 const PROPAGATION_SAMPLES = 300;
 const refused: string[] = [];
+/** Answers per load, 2xx and not, summed over the rounds. */
+const answers: Record<string, { ok: number; other: number }> = {};
 
 const scratch = mkdtempSync(join(tmpdir(), 'signpost-bench-cluster-'));
 let etcd: EtcdCluster | undefined;
@@ -42,8 +46,10 @@ stopOnInterrupt(cleanUp);
 const path = (i: number) => `/v1/services/svc-${i % SERVICES}/instances/i${i}`;
 const body = (i: number, version: number) => JSON.stringify({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 1 + (version % 60000), ttl: 60 });
 
+type Kind = 'register' | 'register-new' | 'heartbeat';
+
 /** Requests/s answered 2xx by `urls` together, each loaded by CONNECTIONS connections for DURATION s. */
-async function load(urls: string[], kind: 'register' | 'heartbeat', version: number): Promise<number> {
+async function load(name: string, urls: string[], kind: Kind, version: number): Promise<number> {
   const results = await Promise.all(
     urls.map((url, node) => {
       let sent = 0;
@@ -57,6 +63,10 @@ async function load(urls: string[], kind: 'register' | 'heartbeat', version: num
             setupRequest: (request) => {
               // Each node gets its own share of the instances, so nodes never write the same key at once.
               const i = (node + urls.length * sent++) % INSTANCES;
+              if (kind === 'register-new') {
+                // An instance never registered before: a new lease and two new keys.
+                return { ...request, path: `/v1/services/new-${sent % SERVICES}/instances/n${version}-${node}-${sent}`, headers: { 'content-type': 'application/json' }, body: body(i, version) };
+              }
               return kind === 'register'
                 ? { ...request, path: path(i), headers: { 'content-type': 'application/json' }, body: body(i, version + sent) }
                 : { ...request, path: `${path(i)}/heartbeat` };
@@ -66,12 +76,15 @@ async function load(urls: string[], kind: 'register' | 'heartbeat', version: num
       });
     }),
   );
-  // Only 2xx answers count; 503s (an etcd call or keep-alive over its 2 s limit under this load) are reported beside.
+  // Only 2xx answers count; the others (503: an etcd call or keep-alive over its limit under this load) are reported beside.
+  const tally = (answers[name] ??= { ok: 0, other: 0 });
   for (const result of results) {
     if (result.errors > 0) throw new Error(`${result.errors} connection errors: ${JSON.stringify(result.statusCodeStats)}`);
+    tally.ok += result['2xx'];
+    tally.other += result.non2xx;
     if (result.non2xx > 0) {
-      console.error(`${kind}: non-2xx: ${JSON.stringify(result.statusCodeStats)}`);
-      refused.push(`${kind} on ${urls.length} node(s): ${result.non2xx} non-2xx of ${result.non2xx + result['2xx']}`);
+      console.error(`${name}: non-2xx: ${JSON.stringify(result.statusCodeStats)}`);
+      refused.push(`${name}: ${result.non2xx} non-2xx of ${result.non2xx + result['2xx']}`);
     }
   }
   return results.reduce((sum, result) => sum + result['2xx'] / result.duration, 0);
@@ -138,22 +151,52 @@ async function main(): Promise<void> {
   await registerAll(urls[0]);
   await registerAll(embedded.url);
 
-  let etcdWritesPerHeartbeat: number[] = [];
+  const processes: Array<[string, number]> = [
+    ['etcd', etcd.members[0].child!.pid!],
+    ...clustered.map((node, n) => [`node ${n}`, node.pid] as [string, number]),
+    ['embedded', embedded.pid],
+    ['autocannon', process.pid],
+  ];
+  const cpu: Record<string, string[]> = {};
+  const etcdWritesPerHeartbeat: number[] = [];
+  const registrationsPerRevision: number[] = [];
+  const ratios: Record<string, number[]> = {};
   for (let round = 1; round <= ROUNDS; round++) {
     console.log(`round ${round}/${ROUNDS}`);
     const version = round * 1_000_000;
-    record('register: embedded node', await load([embedded.url], 'register', version));
-    record('register: one clustered node', await load([urls[0]], 'register', version));
-    record(`register: all ${NODES} clustered nodes`, await load(urls, 'register', version));
-    record('heartbeat: embedded node', await load([embedded.url], 'heartbeat', version));
-    const before = await etcdRevision(client);
-    const one = await load([urls[0]], 'heartbeat', version);
-    const writes = (await etcdRevision(client)) - before;
-    etcdWritesPerHeartbeat.push(writes / (one * DURATION));
-    record('heartbeat: one clustered node', one);
-    record(`heartbeat: all ${NODES} clustered nodes`, await load(urls, 'heartbeat', version));
+    const measure = async (name: string, target: string[], kind: Kind) => {
+      const ticks = processes.map(([, pid]) => cpuTicks(pid));
+      const started = performance.now();
+      const perSecond = await load(name, target, kind, version);
+      const seconds = (performance.now() - started) / 1000;
+      record(name, perSecond);
+      // Where the machine's CPU went meanwhile (share of one core each), to say what bounds the rate.
+      (cpu[name] ??= []).push(processes.map(([who, pid], i) => `${who} ${Math.round((100 * (cpuTicks(pid) - ticks[i])) / CLOCK_TICKS_PER_SECOND / seconds)} %`).join(', '));
+      return perSecond;
+    };
+    const embeddedNew = await measure('register new: embedded node', [embedded.url], 'register-new');
+    let before = await etcdRevision(client);
+    const clusteredNew = await measure('register new: one clustered node', [urls[0]], 'register-new');
+    registrationsPerRevision.push((clusteredNew * DURATION) / ((await etcdRevision(client)) - before));
+    (ratios['register new'] ??= []).push(clusteredNew / embeddedNew);
+    const embeddedAgain = await measure('register again: embedded node', [embedded.url], 'register');
+    const clusteredAgain = await measure('register again: one clustered node', [urls[0]], 'register');
+    (ratios['register again'] ??= []).push(clusteredAgain / embeddedAgain);
+    await measure(`register again: all ${NODES} clustered nodes`, urls, 'register');
+    const embeddedBeat = await measure('heartbeat: embedded node', [embedded.url], 'heartbeat');
+    before = await etcdRevision(client);
+    const one = await measure('heartbeat: one clustered node', [urls[0]], 'heartbeat');
+    etcdWritesPerHeartbeat.push(((await etcdRevision(client)) - before) / (one * DURATION));
+    (ratios['heartbeat, one node'] ??= []).push(one / embeddedBeat);
+    await measure(`heartbeat: all ${NODES} clustered nodes`, urls, 'heartbeat');
   }
-  for (const [name, perSecond] of Object.entries(results)) rows.push([name, Math.round(median(perSecond)).toLocaleString('en-US'), perSecond.map((v) => Math.round(v).toLocaleString('en-US')).join(', ')]);
+  const share = (name: string) => {
+    const tally = answers[name];
+    return tally ? `${((100 * tally.other) / Math.max(1, tally.ok + tally.other)).toFixed(3)} %` : '';
+  };
+  for (const [name, perSecond] of Object.entries(results)) {
+    rows.push([name, Math.round(median(perSecond)).toLocaleString('en-US'), perSecond.map((v) => Math.round(v).toLocaleString('en-US')).join(', '), share(name)]);
+  }
 
   // Propagation: node 0 writes, node 1 answers.
   const socket = dgram.createSocket('udp4');
@@ -189,11 +232,19 @@ async function main(): Promise<void> {
     '',
     `Writes: autocannon, ${CONNECTIONS} connections per node, ${DURATION} s per measurement, ${ROUNDS} rounds, over ${INSTANCES.toLocaleString('en-US')} instances in ${SERVICES} services (ttl 60 s). Median of the rounds, then each round.`,
     '',
-    markdownTable(['load', 'requests/s (median)', 'rounds'], rows),
+    markdownTable(['load', 'requests/s (median)', 'rounds', 'not 2xx'], rows),
+    '',
+    'CPU per process during each load (last round; 100 % is one core of the 2):',
+    '',
+    ...Object.entries(cpu).map(([name, shares]) => `- ${name}: ${shares.at(-1)}`),
+    '',
+    `Clustered (one node) / embedded, per round: ${Object.entries(ratios)
+      .map(([name, values]) => `${name} ${values.map((v) => v.toFixed(2)).join(', ')}`)
+      .join('; ')}.`,
     '',
     `Refused under load (counted out of the rates above): ${refused.length ? refused.join('; ') : 'none'}.`,
     '',
-    `etcd writes per clustered heartbeat: ${etcdWritesPerHeartbeat.map((v) => v.toFixed(4)).join(', ')} (etcd revision delta / heartbeats answered): a heartbeat whose status did not change is a lease keep-alive on the node's one keep-alive stream, renewals of one event-loop turn sent together; not a raft write.`,
+    `New registrations per etcd revision (one transaction is one revision): ${registrationsPerRevision.map((v) => v.toFixed(1)).join(', ')}. etcd writes per clustered heartbeat: ${etcdWritesPerHeartbeat.map((v) => v.toFixed(4)).join(', ')} (etcd revision delta / heartbeats answered): a heartbeat whose status did not change is a lease keep-alive on the node's one keep-alive stream, renewals of one event-loop turn sent together; not a raft write.`,
     '',
     `Cross-node propagation, ${PROPAGATION_SAMPLES} registrations on node 0, from the HTTP 200 until node 1 answers over DNS (polled back to back over UDP): p50 ${p(50)} ms, p99 ${p(99)} ms, max ${p(100)} ms.`,
     '',
