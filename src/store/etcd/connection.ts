@@ -52,6 +52,11 @@ export class EtcdConnection {
     return this.#available;
   }
 
+  /** How many times etcd came back so far: give it to `failure` for a failure of something begun now. */
+  get recoveries(): number {
+    return this.#recoveries;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }

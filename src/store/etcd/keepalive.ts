@@ -40,6 +40,8 @@ interface Open {
   sent: Sent[];
   timer: NodeJS.Timeout | undefined;
   dropped: boolean;
+  /** etcd's recoveries when it was opened: a stream from before etcd came back breaking says nothing new. */
+  recoveries: number;
 }
 
 export class KeepAlive {
@@ -94,10 +96,16 @@ export class KeepAlive {
 
   async #connect(): Promise<Open> {
     if (this.#current) return this.#current;
-    this.#opening ??= this.#etcd
-      .call((client) => client.leaseClient.leaseKeepAlive())
+    if (this.#etcd.closed) throw this.#etcd.closedError();
+    const recoveries = this.#etcd.recoveries;
+    // Not through `call`: opening a stream sends nothing yet, so it says nothing about whether etcd answers.
+    this.#opening ??= this.#etcd.client.leaseClient
+      .leaseKeepAlive()
+      .catch((error: unknown) => {
+        throw this.#etcd.failure(error, recoveries);
+      })
       .then((stream) => {
-        const open: Open = { stream, sent: [], timer: undefined, dropped: false };
+        const open: Open = { stream, sent: [], timer: undefined, dropped: false, recoveries };
         stream.on('data', (response: { ID: string; TTL: string }) => this.#answered(open, response));
         stream.on('error', (error: Error) => this.#drop(open, error));
         stream.on('end', () => this.#drop(open, new Error('the keep-alive stream ended')));
@@ -120,22 +128,24 @@ export class KeepAlive {
     if (at < 0) return;
     const [sent] = open.sent.splice(at, 1);
     for (const waiter of sent.waiters) waiter.resolve(Number(response.TTL));
-    this.#watchHead(open);
   }
 
-  /** Arms one timer for the oldest unanswered request; if it is still unanswered by then, the stream is stuck. */
+  /**
+   * One timer per stream watches the oldest unanswered request. It is armed when there is none and
+   * re-armed only when it fires (answers move the head without touching it: no timer work per renewal).
+   */
   #watchHead(open: Open): void {
-    clearTimeout(open.timer);
-    open.timer = undefined;
-    const head = open.sent[0];
-    if (!head) return;
+    if (open.timer || open.sent.length === 0) return;
     open.timer = setTimeout(() => {
       // Judged after this turn's I/O: on a loop that was blocked, an answer already in the socket is read first.
       setImmediate(() => {
-        if (open.sent[0] !== head) return this.#watchHead(open);
+        open.timer = undefined;
+        const head = open.sent[0];
+        if (!head || open.dropped) return;
+        if (Date.now() - head.sentAt < RENEWAL_TIMEOUT_MS) return this.#watchHead(open);
         this.#drop(open, new StoreError(`${this.#etcd.name}: no answer to a lease renewal within ${RENEWAL_TIMEOUT_MS} ms`));
       });
-    }, Math.max(0, head.sentAt + RENEWAL_TIMEOUT_MS - Date.now()));
+    }, Math.max(1, open.sent[0].sentAt + RENEWAL_TIMEOUT_MS - Date.now()));
     open.timer.unref();
   }
 
@@ -144,7 +154,7 @@ export class KeepAlive {
     if (open.dropped) return;
     open.dropped = true;
     if (this.#current === open) this.#current = undefined;
-    this.#fail(open, this.#etcd.closed ? this.#etcd.closedError() : this.#etcd.failure(error));
+    this.#fail(open, this.#etcd.closed ? this.#etcd.closedError() : this.#etcd.failure(error, open.recoveries));
     // Ended from this side first, so the client library does not take the cancellation for a failed
     // etcd member (it would reset every connection to it, the watch's too).
     open.stream.end();
