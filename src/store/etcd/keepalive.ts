@@ -10,19 +10,24 @@
 // heartbeat hung, and the lease lapsed while its client was still beating.)
 import type { IDuplexStream } from 'etcd3';
 import { StoreError } from '../../registry/store.ts';
-import type { EtcdConnection } from './connection.ts';
+import { ETCD_CALL_TIMEOUT_MS, type EtcdConnection } from './connection.ts';
 
 /**
- * How long etcd may take to answer a renewal before the heartbeat fails (503) and the stream is
- * dropped (the next renewal opens a new one). Renewals are answered from the leader's memory in
- * about a millisecond; this leaves room for a loaded machine and keeps a heartbeat's answer, 200
- * or 503, within a second.
+ * How long a heartbeat's renewal may wait for etcd's answer before the heartbeat fails (503).
+ * Renewals are answered from the leader's memory in about a millisecond; this leaves room for a
+ * loaded machine and keeps a heartbeat's answer, 200 or 503, within a second. The request stays
+ * on the stream (its late answer is dropped): the stream itself is replaced only when etcd has not
+ * answered its oldest request for ETCD_CALL_TIMEOUT_MS, as any etcd call would fail by then.
  */
 export const RENEWAL_TIMEOUT_MS = 600;
+/** How often renewals in flight are checked against their deadlines. */
+const SWEEP_MS = 100;
 
 interface Waiter {
   resolve(ttl: number): void;
   reject(error: StoreError): void;
+  /** Epoch ms after which it fails, answered or not. */
+  deadline: number;
 }
 
 /** One keep-alive request written to the stream, and the renewals it answers. */
@@ -56,14 +61,17 @@ export class KeepAlive {
     this.#etcd = etcd;
   }
 
-  /** Renews a lease; resolves with its new TTL (0: the lease is gone), rejects with a StoreError. */
-  renew(leaseId: string): Promise<number> {
+  /**
+   * Renews a lease; resolves with its new TTL (0: the lease is gone), rejects with a StoreError, at
+   * the latest `timeoutMs` from now.
+   */
+  renew(leaseId: string, timeoutMs = RENEWAL_TIMEOUT_MS): Promise<number> {
     if (this.#etcd.closed) return Promise.reject(this.#etcd.closedError());
     const { promise, resolve, reject } = Promise.withResolvers<number>();
     if (this.#queued.size === 0) setImmediate(() => void this.#flush());
     let waiting = this.#queued.get(leaseId);
     if (!waiting) this.#queued.set(leaseId, (waiting = []));
-    waiting.push({ resolve, reject });
+    waiting.push({ resolve, reject, deadline: Date.now() + timeoutMs });
     return promise;
   }
 
@@ -131,8 +139,9 @@ export class KeepAlive {
   }
 
   /**
-   * One timer per stream watches the oldest unanswered request. It is armed when there is none and
-   * re-armed only when it fires (answers move the head without touching it: no timer work per renewal).
+   * While requests are in flight, one timer per stream checks them every SWEEP_MS (no timer work
+   * per renewal): renewals past their deadline fail, and a stream whose oldest request went
+   * unanswered for ETCD_CALL_TIMEOUT_MS is dropped.
    */
   #watchHead(open: Open): void {
     if (open.timer || open.sent.length === 0) return;
@@ -140,12 +149,24 @@ export class KeepAlive {
       // Judged after this turn's I/O: on a loop that was blocked, an answer already in the socket is read first.
       setImmediate(() => {
         open.timer = undefined;
-        const head = open.sent[0];
-        if (!head || open.dropped) return;
-        if (Date.now() - head.sentAt < RENEWAL_TIMEOUT_MS) return this.#watchHead(open);
-        this.#drop(open, new StoreError(`${this.#etcd.name}: no answer to a lease renewal within ${RENEWAL_TIMEOUT_MS} ms`));
+        if (open.dropped || open.sent.length === 0) return;
+        const now = Date.now();
+        if (now - open.sent[0].sentAt >= ETCD_CALL_TIMEOUT_MS) {
+          this.#drop(open, new StoreError(`${this.#etcd.name}: no answer on the keep-alive stream within ${ETCD_CALL_TIMEOUT_MS} ms`));
+          return;
+        }
+        for (const request of open.sent) {
+          if (!request.waiters.some((waiter) => waiter.deadline <= now)) continue;
+          const late = new StoreError(`${this.#etcd.name}: no answer to a lease renewal within ${Math.round(now - request.sentAt)} ms`);
+          request.waiters = request.waiters.filter((waiter) => {
+            if (waiter.deadline > now) return true;
+            waiter.reject(late);
+            return false;
+          });
+        }
+        this.#watchHead(open);
       });
-    }, Math.max(1, open.sent[0].sentAt + RENEWAL_TIMEOUT_MS - Date.now()));
+    }, SWEEP_MS);
     open.timer.unref();
   }
 

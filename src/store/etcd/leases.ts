@@ -6,7 +6,7 @@
 //    registration takes one that is ready, and grants run many at once, off the request's path.
 // A lease taken from the stock is renewed (a keep-alive on the node's stream) before it is handed
 // out: it then runs its whole ttl from about now, as a lease granted for the request would.
-import type { EtcdConnection } from './connection.ts';
+import { ETCD_CALL_TIMEOUT_MS, type EtcdConnection } from './connection.ts';
 import type { KeepAlive } from './keepalive.ts';
 
 /** Most leases kept in stock per ttl, and most grants in flight at once per ttl. */
@@ -44,7 +44,7 @@ export class LeaseStock {
    * same one renewed when it is still alive with that ttl, else a new one. Rejects with a StoreError.
    */
   async lease(ttl: number, current?: { id: string; ttl: number }): Promise<string> {
-    if (current && current.id !== '0' && current.ttl === ttl && (await this.#keepAlive.renew(current.id)) > 0) return current.id;
+    if (current && current.id !== '0' && current.ttl === ttl && (await this.#keepAlive.renew(current.id, ETCD_CALL_TIMEOUT_MS)) > 0) return current.id;
     return this.take(ttl);
   }
 
@@ -56,7 +56,7 @@ export class LeaseStock {
     for (let ready = this.#fresh(stock, ttl); ready; ready = this.#fresh(stock, ttl)) {
       this.#refill(ttl, stock);
       // Renewed first: it has been ticking since it was granted. One that lapsed anyway is skipped.
-      if ((await this.#keepAlive.renew(ready)) > 0) return ready;
+      if ((await this.#keepAlive.renew(ready, ETCD_CALL_TIMEOUT_MS)) > 0) return ready;
     }
     const { promise, resolve, reject } = Promise.withResolvers<string>();
     stock.waiting.push({ resolve, reject });
