@@ -171,7 +171,7 @@ describe('server-sent events', () => {
     await a.next();
     const b = await sse(`${signpost.url}/v1/watch`);
     await b.next();
-    expect((await (await fetch(`${signpost.url}/healthz`)).json()).watches).toEqual({ open: 2, max: 2 });
+    expect((await (await fetch(`${signpost.url}/healthz`)).json()).watches).toMatchObject({ open: 2, max: 2, streams: { open: 2, behind: 0, cutOff: 0 } });
     const refused = await fetch(`${signpost.url}/v1/watch`);
     expect(refused.status).toBe(503);
     expect((await refused.json()).message).toMatch(/too many open watches/);

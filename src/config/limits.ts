@@ -116,3 +116,18 @@ export function isLabel(value: string): boolean {
  * keeps RSS flat from the first minute; scavenges stay cheap, as they cost by live objects.
  */
 export const NODE_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=16'] as const;
+
+/** Bounds of watches (event streams and blocking queries) that are not flags. */
+export const WATCH_LIMITS = {
+  /**
+   * Bytes an event stream may have queued in the server's memory (written, not yet taken by the
+   * kernel) before it stops writing and waits for them to drain. Events it has not been sent yet
+   * stay in the one shared history (--watch-history), from which it catches up when its socket
+   * drains; a stream that falls further behind than the history reaches is closed (its client
+   * resumes with Last-Event-ID and gets a `reset`). So a reader that stops reading costs at most
+   * this much plus one event, however many events follow.
+   */
+  streamQueuedBytes: 16 * 1024,
+  /** A comment line this often keeps proxies from closing an idle stream. */
+  streamKeepaliveMs: 15_000,
+} as const;

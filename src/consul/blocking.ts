@@ -78,10 +78,13 @@ export class BlockingReads {
       request.raw.once('close', onClose);
       try {
         const timeoutMs = (wait + (Math.random() * wait) / JITTER_FRACTION) * 1000;
+        // An answer about one service is offered only that service's events.
+        const about = read.kind === 'catalog' || read.kind === 'health' ? read.service : undefined;
         await this.#watches.waitFor(
           (event) => ConsulIndexes.concerns(event, read.kind, read.service ?? '') && json() !== before,
           timeoutMs,
           closed.signal,
+          about,
         );
       } finally {
         request.raw.off('close', onClose);

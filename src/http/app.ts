@@ -153,7 +153,7 @@ export function buildHttpApp({ registry, watches, logger, isDnsUp, tokens = () =
   app.register(instanceRoutes, { registry });
   app.register(heartbeatRoutes, { registry, httpMaxBody: limits.httpMaxBody });
   app.register(serviceRoutes, { registry, watches, answerTtl: answerTtl ?? defaults.dnsTtl });
-  app.register(watchRoutes, { registry, watches });
+  app.register(watchRoutes, { watches });
   app.register(healthRoutes, { isDnsUp, watches, registry });
   if (metrics) app.register(metricsRoutes, { metrics });
   app.register(consulRoutes, {

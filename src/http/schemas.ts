@@ -284,7 +284,17 @@ export const healthResponse = {
     store: { type: 'string' },
     dns: { type: 'string' },
     http: { type: 'string' },
-    watches: { type: 'object', properties: { open: { type: 'integer' }, max: { type: 'integer' } } },
+    watches: {
+      type: 'object',
+      properties: {
+        open: { type: 'integer' },
+        max: { type: 'integer' },
+        streams: {
+          type: 'object',
+          properties: { open: { type: 'integer' }, behind: { type: 'integer' }, largestQueueBytes: { type: 'integer' }, cutOff: { type: 'integer' } },
+        },
+      },
+    },
   },
 } as const;
 

@@ -4,7 +4,8 @@ import type { WatchHub } from '../../watch/hub.ts';
 import { healthResponse } from '../schemas.ts';
 
 /**
- * `/healthz`: 200 while both listeners are up, 503 otherwise; also how many watches are open.
+ * `/healthz`: 200 while both listeners are up, 503 otherwise; also how many watches are open, and
+ * of the event streams how many wait for a slow client and the most bytes one holds queued.
  * `store: "unavailable"` (status `degraded`, still 200) while a shared store cannot be reached: the
  * node keeps answering DNS from its last view, so a load balancer should keep it; writes get 503.
  * Exempt from the overload guard (under-pressure): a busy server is still up, and an orchestrator
@@ -23,7 +24,7 @@ export async function healthRoutes(
       store: storeUp ? 'available' : 'unavailable',
       dns: dnsUp ? 'up' : 'down',
       http: 'up',
-      watches: { open: watches.open, max: watches.max },
+      watches: { open: watches.open, max: watches.max, streams: watches.streams },
     });
   });
 }
