@@ -73,9 +73,9 @@ export async function launch(name: string, args: string[], readyMessage: string)
   return { child, pid: child.pid!, ready, readyMs };
 }
 
-/** `signpost serve` on ephemeral loopback ports with extra flags; resolves with its ports. */
-export async function launchSignpost(name: string, flags: string[]): Promise<Launched & { dnsPort: number; httpPort: number; url: string }> {
-  const launched = await launch(name, [...NODE_FLAGS, CLI, 'serve', '--dns', `${HOST}:0`, '--http', `${HOST}:0`, ...flags], 'signpost ready');
+/** `signpost serve` on ephemeral loopback ports with extra flags (and Node flags); resolves with its ports. */
+export async function launchSignpost(name: string, flags: string[], nodeFlags: string[] = []): Promise<Launched & { dnsPort: number; httpPort: number; url: string }> {
+  const launched = await launch(name, [...NODE_FLAGS, ...nodeFlags, CLI, 'serve', '--dns', `${HOST}:0`, '--http', `${HOST}:0`, ...flags], 'signpost ready');
   const httpPort = portOf(launched.ready.http);
   return { ...launched, dnsPort: portOf(launched.ready.dns), httpPort, url: `http://${HOST}:${httpPort}` };
 }

@@ -99,7 +99,7 @@ interface Target {
 }
 
 async function startSignpost(dataDir: string): Promise<Target & { readyMs: number; child: import('node:child_process').ChildProcess }> {
-  const launched = await launchSignpost('Signpost', ['--data-dir', dataDir, '--log-level', 'warn']);
+  const launched = await launchSignpost('Signpost', ['--data-dir', dataDir]);
   if (launched.ready.restored !== INSTANCES) throw new Error(`restored ${launched.ready.restored}, expected ${INSTANCES}`);
   pinToCpu(launched.pid, SERVER_CPU);
   return { name: 'Signpost', pid: launched.pid, url: launched.url, readyMs: launched.readyMs, child: launched.child };

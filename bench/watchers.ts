@@ -171,10 +171,9 @@ try {
   const header = `${cpus().length} × ${cpus()[0].model}, Linux ${release()}, Node ${process.version}`;
   console.log(`# ${header}; load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const most = Math.max(...SIZES) + 1000;
-  const signpost = await launchSignpost('Signpost', [
-    '--data-dir', join(scratch, 'data'), '--log-level', 'warn',
-    '--max-watches', String(most), '--http-max-connections', String(most),
-  ]);
+  const flags = ['--data-dir', join(scratch, 'data'), '--max-watches', String(most), '--http-max-connections', String(most)];
+  // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (node --cpu-prof).
+  const signpost = await launchSignpost('Signpost', flags, process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []);
   pinToCpu(signpost.pid, SERVER_CPU);
   await register(signpost.url);
   const results: Result[] = [];

@@ -194,7 +194,7 @@ describe('over a real socket', () => {
     try {
       const health = await fetch(`${signpost.url}/healthz`);
       expect(health.status).toBe(200);
-      expect(await health.json()).toEqual({ status: 'ok', store: 'available', dns: 'up', http: 'up', watches: { open: 0, max: 4096 } });
+      expect(await health.json()).toEqual({ status: 'ok', store: 'available', dns: 'up', http: 'up', watches: { open: 0, max: 4096, streams: { open: 0, behind: 0, largestQueueBytes: 0, cutOff: 0 } } });
       expect((await signpost.register('api', 'one', { address: '127.0.0.9', port: 1234 })).status).toBe(200);
       expect(await signpost.resolver().resolve4('api.service.local')).toEqual(['127.0.0.9']);
       const beat = await fetch(`${signpost.url}/v1/services/api/instances/one/heartbeat`, { method: 'PUT' });

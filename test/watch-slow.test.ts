@@ -95,3 +95,31 @@ describe('event streams that do not keep up', () => {
     expect(await streams(signpost)).toMatchObject({ open: 1, cutOff: 0 });
   });
 });
+
+describe('many watchers woken by one change', () => {
+  it('every stream and blocking query gets it, and a shared answer does not outlive the change that woke it', async () => {
+    const signpost = await start();
+    await signpost.register('web', 'web-1', { address: '10.0.0.1', port: 80, ttl: 60 });
+    const native = Number((await fetch(`${signpost.url}/v1/services/web`)).headers.get('x-signpost-index'));
+    const consul = Number((await fetch(`${signpost.url}/v1/health/service/web`)).headers.get('x-consul-index'));
+    const held = [
+      ...Array.from({ length: 30 }, () => fetch(`${signpost.url}/v1/services/web?index=${native}&wait=60`)),
+      ...Array.from({ length: 30 }, () => fetch(`${signpost.url}/v1/health/service/web?index=${consul}&wait=60s`)),
+    ];
+    await eventually(async () => ((await (await fetch(`${signpost.url}/healthz`)).json()).watches.open === 60 ? true : undefined), 10_000, '60 held queries');
+    await signpost.register('web', 'web-2', { address: '10.0.0.2', port: 80, ttl: 60 });
+    const answers = await Promise.all(held.map(async (response) => ({ type: (await response).headers.get('content-type'), body: await (await response).json() })));
+    for (const { type, body } of answers.slice(0, 30)) {
+      expect(type).toBe('application/json; charset=utf-8');
+      expect((body as { instances: Array<{ id: string }> }).instances.map((instance) => instance.id)).toEqual(['web-1', 'web-2']);
+    }
+    for (const { body } of answers.slice(30)) expect((body as Array<{ Service: { ID: string } }>).map((entry) => entry.Service.ID).sort()).toEqual(['web-1', 'web-2']);
+    // A heartbeat takes no index but moves expiresAt: a query held at the same index afterwards (it
+    // answers when its wait ends) shows the new expiry, not the answer shared by the woken ones.
+    const shared = (answers[0].body as { index: number; instances: Array<{ id: string; expiresAt: string }> });
+    expect((await fetch(`${signpost.url}/v1/services/web/instances/web-1/heartbeat`, { method: 'PUT' })).status).toBe(200);
+    const later = (await (await fetch(`${signpost.url}/v1/services/web?index=${shared.index}&wait=1`)).json()) as typeof shared;
+    expect(later.index).toBe(shared.index);
+    expect(Date.parse(later.instances[0].expiresAt)).toBeGreaterThan(Date.parse(shared.instances[0].expiresAt));
+  });
+});

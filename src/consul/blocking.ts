@@ -45,7 +45,7 @@ export class BlockingReads {
   readonly #indexes: ConsulIndexes;
   readonly #leader: LeaderContact;
   /** Latest render per distinct read (path and query), with the index it was made at. */
-  readonly #renders = new LRUCache<string, { index: number; json: string }>({ max: 1000 });
+  readonly #renders = new LRUCache<string, { index: number; json: string; body: unknown; wire?: string }>({ max: 1000 });
 
   constructor(watches: WatchHub, indexes: ConsulIndexes, leader: LeaderContact) {
     this.#watches = watches;
@@ -91,7 +91,9 @@ export class BlockingReads {
         this.#watches.release();
       }
     }
-    const body = read.render();
+    // Queries woken by the same change all answer the same: render and serialise it once for them.
+    const shared = held ? this.#shared(key, read, reply) : undefined;
+    const body = shared ? (shared.body as T) : read.render();
     reply.headers({
       'x-consul-index': String(Math.max(1, index())),
       'x-consul-knownleader': String(this.#leader.knownLeader),
@@ -99,7 +101,18 @@ export class BlockingReads {
       'x-consul-effective-consistency': query.stale !== undefined ? 'stale' : query.consistent !== undefined ? 'consistent' : 'leader',
     });
     if (read.hash) reply.header('x-consul-contenthash', read.hash(body));
-    return body;
+    if (!shared) return body;
+    // A string with a JSON content type is sent as it is (fastify serialises objects only).
+    reply.type('application/json; charset=utf-8');
+    return shared.wire as T;
+  }
+
+  /** The read's current answer and its serialised form, shared by every query that asks it at this index. */
+  #shared<T>(key: string, read: Read<T>, reply: FastifyReply): { body: unknown; wire: string } {
+    this.#render(key, read);
+    const entry = this.#renders.get(key)!;
+    entry.wire ??= reply.serialize(entry.body) as string;
+    return entry as { body: unknown; wire: string };
   }
 
   /** The read's answer as JSON, rendered once per index whoever asks. */
@@ -107,8 +120,9 @@ export class BlockingReads {
     const index = this.#indexes.of(read.kind, read.service);
     const cached = this.#renders.get(key);
     if (cached && cached.index === index) return cached.json;
-    const json = JSON.stringify(read.render());
-    this.#renders.set(key, { index, json });
+    const body = read.render();
+    const json = JSON.stringify(body);
+    this.#renders.set(key, { index, json, body });
     return json;
   }
 }

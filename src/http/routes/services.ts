@@ -35,6 +35,26 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches, a
     return { services };
   });
 
+  /** One service as `GET /v1/services/:service` shows it; undefined when it has neither instances nor settings. */
+  const serviceJson = (name: string) => {
+    const instances = registry.instances(name) ?? (registry.hasOwnSettings(name) ? [] : undefined);
+    if (!instances) return undefined;
+    return {
+      name,
+      index: registry.serviceIndex(name),
+      settings: registry.settings(name),
+      protection: registry.protection(name),
+      instances: [...instances].sort((a, b) => a.id.localeCompare(b.id)).map((instance) => instanceJson(instance, registry)),
+      traffic: trafficSplit(registry.answerable(name) ?? []),
+    };
+  };
+  /**
+   * Answers of blocking queries that one change woke, serialised once for all of them: they wake in
+   * the same turn of the event loop, and the entry is dropped at the end of it (lease times in the
+   * body move with heartbeats, which take no index, so it must not outlive the turn).
+   */
+  const woken = new Map<string, { index: number; wire: string }>();
+
   app.get<{ Params: { service: string }; Querystring: { index?: number; wait?: number } }>(
     '/v1/services/:service',
     { schema: { params: serviceParams, querystring: blockingQuery, response: { 200: serviceResponse, 404: errorResponse, 503: errorResponse } } },
@@ -42,7 +62,8 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches, a
       const name = request.params.service.toLowerCase();
       const { index, wait = LIMITS.blockingWait.default } = request.query;
       // A blocking query: answer once the service changed past `index`, or after `wait` seconds.
-      if (index !== undefined && registry.serviceIndex(name) <= index && wait > 0) {
+      const held = index !== undefined && registry.serviceIndex(name) <= index && wait > 0;
+      if (held) {
         if (!watches.acquire()) throw new HttpError(503, `too many open watches (${watches.max}); retry later`);
         const closed = new AbortController();
         const onClose = () => closed.abort();
@@ -55,19 +76,19 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches, a
         }
       }
       await registry.refreshLeases(name);
-      reply.header(INDEX_HEADER, registry.serviceIndex(name));
+      const current = registry.serviceIndex(name);
+      reply.header(INDEX_HEADER, current);
       // As long as DNS lets resolvers keep the answer: clients that resolve over HTTP cache it as long.
       reply.header('cache-control', `max-age=${answerTtl}`);
-      const instances = registry.instances(name) ?? (registry.hasOwnSettings(name) ? [] : undefined);
-      if (!instances) throw new HttpError(404, `service ${name} has no registered instances and no settings of its own`);
-      return {
-        name,
-        index: registry.serviceIndex(name),
-        settings: registry.settings(name),
-        protection: registry.protection(name),
-        instances: [...instances].sort((a, b) => a.id.localeCompare(b.id)).map((instance) => instanceJson(instance, registry)),
-        traffic: trafficSplit(registry.answerable(name) ?? []),
-      };
+      const shared = held ? woken.get(name) : undefined;
+      if (shared?.index === current) return reply.type('application/json; charset=utf-8').send(shared.wire);
+      const body = serviceJson(name);
+      if (!body) throw new HttpError(404, `service ${name} has no registered instances and no settings of its own`);
+      if (!held) return body;
+      const wire = reply.serialize(body) as string;
+      if (woken.size === 0) setImmediate(() => woken.clear());
+      woken.set(name, { index: current, wire });
+      return reply.type('application/json; charset=utf-8').send(wire);
     },
   );
 

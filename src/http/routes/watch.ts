@@ -19,15 +19,17 @@ export async function watchRoutes(app: FastifyInstance, { watches }: { watches: 
       const service = request.query.service?.toLowerCase();
       const lastEventId = Number(request.headers['last-event-id']);
       reply.hijack();
-      const response = reply.raw;
-      response.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const end = watches.openStream(response, { service, lastEventId: Number.isSafeInteger(lastEventId) ? lastEventId : undefined });
-      response.once('close', () => {
+      // The stream is written straight to the socket, without chunked encoding: its body ends when
+      // the connection does (HTTP/1.1 allows it with `connection: close`), so each event is one
+      // string shared by every stream and one write, where a ServerResponse would frame and cork
+      // it per stream. With thousands of streams, that is most of the cost of an event.
+      const socket = request.raw.socket;
+      socket.write(
+        'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n' +
+          'x-accel-buffering: no\r\nconnection: close\r\n\r\n',
+      );
+      const end = watches.openStream(socket, { service, lastEventId: Number.isSafeInteger(lastEventId) ? lastEventId : undefined });
+      socket.once('close', () => {
         end();
         watches.release();
       });
