@@ -144,7 +144,10 @@ async function measure(signpost: { url: string; pid: number; httpPort: number },
       for (const client of clients) client.send({ op: 'hold', index });
       await Promise.all(clients.map((client) => client.next('sent')));
       // Held once the server counts them all.
-      while ((await openWatches(signpost.url)) < total) await sleep(20);
+      const holdStart = now();
+      for (let open = 0; (open = await openWatches(signpost.url)) < total; await sleep(20)) {
+        if (now() - holdStart > 60_000) throw new Error(`${kind}: only ${open} of ${total} queries held after 60 s`);
+      }
       if (round === 0) rssOpen = rssMiB(signpost.pid);
     }
     await sleep(200);
@@ -164,14 +167,16 @@ async function measure(signpost: { url: string; pid: number; httpPort: number },
   return { kind, watchers: total, latencies, missing, rssBefore, rssOpen, cpuMsPerChange: (cpuTicksSpent * 1000) / CLOCK_TICKS_PER_SECOND / ROUNDS, openSeconds };
 }
 
+const loadAverage = () => loadavg().map((load) => load.toFixed(2)).join(' ');
 const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 try {
   pinToCpu(process.pid, BENCH_CPU);
   const header = `${cpus().length} × ${cpus()[0].model}, Linux ${release()}, Node ${process.version}`;
-  console.log(`# ${header}; load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const loadAtStart = loadAverage();
+  console.log(`# ${header}; load average at start: ${loadAtStart}`);
   const most = Math.max(...SIZES) + 1000;
-  const flags = ['--data-dir', join(scratch, 'data'), '--max-watches', String(most), '--http-max-connections', String(most)];
+  const flags = ['--data-dir', join(scratch, 'data'), '--max-watches', String(most), '--http-max-connections', String(most), '--http-max-event-loop-delay', '0'];
   // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (node --cpu-prof).
   const signpost = await launchSignpost('Signpost', flags, process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []);
   pinToCpu(signpost.pid, SERVER_CPU);
@@ -207,7 +212,7 @@ try {
         HEADING,
         '',
         `Command: \`flock /tmp/bench.lock npm run bench:watchers -- --write\` (bench/watchers.ts, clients bench/watchers-client.ts). Date: ${new Date().toISOString().slice(0, 10)}. ` +
-          `Machine: ${header}; the server pinned to CPU ${SERVER_CPU} (all its threads), the ${CLIENTS} client processes and the bench to CPU ${BENCH_CPU}; other work shares the machine.`,
+          `Machine: ${header}; the server pinned to CPU ${SERVER_CPU} (all its threads), the ${CLIENTS} client processes and the bench to CPU ${BENCH_CPU}; other work shares the machine (load average ${loadAtStart} at the start, ${loadAverage()} at the end).`,
         '',
         `Each row: that many watchers open at once (${CLIENTS} client processes, raw keep-alive sockets, each process from its own loopback address), then ${ROUNDS} changes one after another ` +
           `(a registration of a new instance of the watched service, SQLite store, so each includes its fsynced commit), each timed from just before its PUT is sent to its arrival on every watcher ` +
