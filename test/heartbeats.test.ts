@@ -1,5 +1,5 @@
 // `PUT /v1/heartbeats`: many leases renewed in one request, one result per entry, tokens checked per service.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,5 +116,25 @@ describe('PUT /v1/heartbeats', () => {
     expect(reader.results.map((result) => result.error)).toEqual([403, 403]);
     expect((await batch(guarded, body)).status).toBe(401);
     expect((await batch(guarded, body, 'not-a-known-token-xxxxxxxxx')).status).toBe(401);
+  });
+
+  it('writes nothing to the SQLite store, whatever status the entries report: a heartbeat moves a deadline in memory', async () => {
+    const dataDir = path.join(dir, 'data');
+    const durable = await startTestSignpost({ ...NO_OVERLOAD_GUARD, store: 'sqlite', dataDir });
+    try {
+      for (let i = 0; i < 50; i++) expect((await durable.register('db', `db-${i}`, { address: '10.0.0.1', port: 5432, ttl: 30 })).status).toBe(200);
+      // Every file of the store (the database, its WAL and shared memory), by size and modification time.
+      const files = () => readdirSync(dataDir).map((name) => { const stat = statSync(path.join(dataDir, name)); return `${name} ${stat.size} ${stat.mtimeMs}`; });
+      const before = files();
+      for (const status of ['warning', 'critical', 'passing', 'warning']) {
+        const response = await batch(durable, { instances: Array.from({ length: 50 }, (_, i) => ({ service: 'db', id: `db-${i}`, status, note: status })) });
+        const { results } = (await response.json()) as { results: Array<{ status: string }> };
+        expect(results.every((result) => result.status === status)).toBe(true);
+      }
+      expect(durable.registry.get('db', 'db-7')!.health.lease).toMatchObject({ status: 'warning', note: 'warning' });
+      expect(files()).toEqual(before);
+    } finally {
+      await durable.close();
+    }
   });
 });
