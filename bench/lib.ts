@@ -41,7 +41,7 @@ export interface Launched {
  * `readyMessage` (pino's "signpost ready", say). Output keeps being read afterwards: a child
  * writing to a full pipe would stall mid-benchmark.
  */
-export async function launch(name: string, args: string[], readyMessage: string): Promise<Launched> {
+export async function launch(name: string, args: string[], readyMessage: string, startTimeoutMs = START_TIMEOUT_MS): Promise<Launched> {
   const startedAt = performance.now();
   const child = track(spawn(NODE, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   const recent: string[] = [];
@@ -53,7 +53,7 @@ export async function launch(name: string, args: string[], readyMessage: string)
   let readyMs = 0;
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const fail = (why: string) => reject(new Error(`${name} ${why}; its last output:\n${recent.join('\n')}`));
-    const timer = setTimeout(() => fail(`was not ready within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+    const timer = setTimeout(() => fail(`was not ready within ${startTimeoutMs / 1000} s`), startTimeoutMs);
     child.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before it was ready`));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       remember(line);
@@ -74,8 +74,13 @@ export async function launch(name: string, args: string[], readyMessage: string)
 }
 
 /** `signpost serve` on ephemeral loopback ports with extra flags (and Node flags); resolves with its ports. */
-export async function launchSignpost(name: string, flags: string[], nodeFlags: string[] = []): Promise<Launched & { dnsPort: number; httpPort: number; url: string }> {
-  const launched = await launch(name, [...NODE_FLAGS, ...nodeFlags, CLI, 'serve', '--dns', `${HOST}:0`, '--http', `${HOST}:0`, ...flags], 'signpost ready');
+export async function launchSignpost(
+  name: string,
+  flags: string[],
+  nodeFlags: string[] = [],
+  startTimeoutMs?: number,
+): Promise<Launched & { dnsPort: number; httpPort: number; url: string }> {
+  const launched = await launch(name, [...NODE_FLAGS, ...nodeFlags, CLI, 'serve', '--dns', `${HOST}:0`, '--http', `${HOST}:0`, ...flags], 'signpost ready', startTimeoutMs);
   const httpPort = portOf(launched.ready.http);
   return { ...launched, dnsPort: portOf(launched.ready.dns), httpPort, url: `http://${HOST}:${httpPort}` };
 }

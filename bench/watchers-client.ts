@@ -10,7 +10,8 @@
 //   commands: {"op":"arm","marker":M} (sse: time the first chunk holding M on each socket),
 //             {"op":"hold","index":N} (blocking: send the held request on each socket),
 //             {"op":"close"}
-//   replies:  {"op":"ready"} once every socket is open (sse: has its hello), {"op":"armed"},
+//   replies:  {"op":"ready"} once every stream is open and has its hello (blocking modes: at once,
+//             their sockets open with the first hold), {"op":"armed"},
 //             {"op":"sent"}, {"op":"arrivals","times":[...],"missing":K}
 import net from 'node:net';
 import { createInterface } from 'node:readline';
@@ -77,6 +78,20 @@ function onBlockingData(watcher: Watcher, chunk: Buffer): void {
   }
 }
 
+/** Blocking modes: sockets are opened by the first `hold`, each with its request at once (an idle new connection would meet the server's headers timeout). */
+function openWith(request: string): Watcher {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+  socket.setNoDelay(true);
+  const watcher: Watcher = { socket, tail: '', remaining: -1, headers: '', arrivedAt: 0 };
+  socket.on('error', (error) => console.error(`a ${mode} socket: ${error.message}`));
+  socket.on('close', () => {
+    if (!closing) console.error(`a ${mode} socket closed`);
+  });
+  socket.on('data', (chunk: Buffer) => onBlockingData(watcher, chunk));
+  socket.write(request);
+  return watcher;
+}
+
 function open(): Promise<Watcher> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: '127.0.0.1', localAddress });
@@ -111,6 +126,7 @@ function open(): Promise<Watcher> {
 let closing = false;
 
 async function openAll(): Promise<void> {
+  if (mode !== 'sse') return;
   for (let i = 0; i < count; i += OPEN_CONCURRENCY) {
     watchers.push(...(await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, count - i) }, open))));
   }
@@ -128,10 +144,14 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   } else if (command.op === 'hold') {
     const path = mode === 'consul' ? `/v1/health/service/probe?index=${command.index}&wait=120s` : `/v1/services/probe?index=${command.index}&wait=120`;
     const request = `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n`;
+    const first = watchers.length === 0;
+    if (first) for (let i = 0; i < count; i++) watchers.push(openWith(request));
     startRound();
-    for (const watcher of watchers) {
-      watcher.remaining = -1;
-      watcher.socket.write(request);
+    if (!first) {
+      for (const watcher of watchers) {
+        watcher.remaining = -1;
+        watcher.socket.write(request);
+      }
     }
     reply({ op: 'sent' });
   } else if (command.op === 'close') {
