@@ -183,11 +183,11 @@ interface Measured {
   p99: number;
 }
 
-async function run(target: Target, load: Load, options: Partial<autocannon.Options>): Promise<Measured> {
+async function run(target: Target, load: Load, options: Partial<autocannon.Options>, { tolerateErrors = false } = {}): Promise<Measured> {
   const before = cpuTicks(target.pid);
   const result = await autocannon({ url: target.url, connections: load.connections, ...load.options(), ...options });
   const cpu = (cpuTicks(target.pid) - before) / CLOCK_TICKS_PER_SECOND;
-  if (result.non2xx > 0 || result.errors > 0) {
+  if (result.non2xx > 0 || (result.errors > 0 && !tolerateErrors)) {
     throw new Error(`${target.name}: ${result.errors} errors, ${result.non2xx} non-2xx answers: ${JSON.stringify(result.statusCodeStats)}`);
   }
   const requests = result['2xx'];
@@ -236,7 +236,8 @@ try {
   // A first cycle through every instance, not measured: restoring started the leases over several
   // seconds, before this could renew any. From then on, each is renewed every ttl / 1.1.
   const sustainLoad = batchLoad(SUSTAIN_BATCH, sustainBodies);
-  await run(signpost30, sustainLoad, { overallRate: sustainRate, duration: TTL });
+  // Right after restoring a million, the server collects its start-up garbage: a request may time out then.
+  await run(signpost30, sustainLoad, { overallRate: sustainRate, duration: TTL }, { tolerateErrors: true });
   const before = await serverFigures(signpost30.url);
   const sustained = await run(signpost30, sustainLoad, { overallRate: sustainRate, duration: SUSTAIN_SECONDS });
   const after = await serverFigures(signpost30.url);

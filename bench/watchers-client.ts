@@ -79,7 +79,7 @@ function onBlockingData(watcher: Watcher, chunk: Buffer): void {
 }
 
 /** Blocking modes: sockets are opened by the first `hold`, each with its request at once (an idle new connection would meet the server's headers timeout). */
-function openWith(request: string): Watcher {
+function openWith(request: string): Promise<Watcher> {
   const socket = net.connect({ port, host: '127.0.0.1', localAddress });
   socket.setNoDelay(true);
   const watcher: Watcher = { socket, tail: '', remaining: -1, headers: '', arrivedAt: 0 };
@@ -89,7 +89,7 @@ function openWith(request: string): Watcher {
   });
   socket.on('data', (chunk: Buffer) => onBlockingData(watcher, chunk));
   socket.write(request);
-  return watcher;
+  return new Promise((resolve) => socket.once('connect', () => resolve(watcher)));
 }
 
 function open(): Promise<Watcher> {
@@ -135,7 +135,7 @@ async function openAll(): Promise<void> {
 await openAll();
 reply({ op: 'ready' });
 
-createInterface({ input: process.stdin }).on('line', (line) => {
+createInterface({ input: process.stdin }).on('line', async (line) => {
   const command = JSON.parse(line) as { op: string; marker?: string; index?: number };
   if (command.op === 'arm') {
     marker = command.marker!;
@@ -145,8 +145,12 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     const path = mode === 'consul' ? `/v1/health/service/probe?index=${command.index}&wait=120s` : `/v1/services/probe?index=${command.index}&wait=120`;
     const request = `GET ${path} HTTP/1.1\r\nHost: bench\r\n\r\n`;
     const first = watchers.length === 0;
-    if (first) for (let i = 0; i < count; i++) watchers.push(openWith(request));
     startRound();
+    // Opened a batch at a time: ten thousand connects at once overflow the server's accept queue.
+    for (let i = 0; first && i < count; i += OPEN_CONCURRENCY) {
+      watchers.push(...(await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, count - i) }, () => openWith(request)))));
+    }
+    if (round) round.pending = watchers.length;
     if (!first) {
       for (const watcher of watchers) {
         watcher.remaining = -1;
