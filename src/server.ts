@@ -117,6 +117,16 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     idleTimeoutMs: config.dnsTcpIdleTimeout,
     messageTimeoutMs: config.dnsTcpMessageTimeout,
   };
+  /** Stops what was started, listeners first (no new work), the store last (writes in flight finish). */
+  const stopParts = async (dns: DnsServer | undefined) => {
+    await Promise.all([dns?.close(), app.close()]);
+    metrics.close();
+    checker.close();
+    await coordinator.close();
+    watches.close();
+    await registry.close();
+    await store.close();
+  };
   try {
     dnsServer = await startDnsServer(config.dns, zone, forwarder, log, { rrl, tcp }).catch((error: unknown) => {
       throw listenError(error, { what: 'DNS', flag: flagName('dns'), ...config.dns, usualOwner: USUAL_OWNERS[config.dns.port] });
@@ -125,14 +135,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
       throw listenError(error, { what: 'HTTP', flag: flagName('http'), ...config.http, usualOwner: USUAL_OWNERS[config.http.port] });
     });
   } catch (error) {
-    await dnsServer?.close();
-    await app.close();
-    metrics.close();
-    checker.close();
-    await coordinator.close();
-    watches.close();
-    await registry.close();
-    await store.close();
+    await stopParts(dnsServer);
     throw error;
   }
   const httpAddress = app.server.address();
@@ -213,13 +216,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
       (closing ??= (async () => {
         const dns = dnsServer;
         dnsServer = undefined;
-        await Promise.all([dns?.close(), app.close()]);
-        metrics.close();
-        checker.close();
-        await coordinator.close();
-        watches.close();
-        await registry.close();
-        await store.close();
+        await stopParts(dns);
         log.info('signpost stopped');
       })()),
   };

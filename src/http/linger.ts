@@ -26,18 +26,7 @@ export function lingerAfterResponse(request: IncomingMessage, maxMs: number): vo
     // Request bodies keep flowing to the request object (Node's parser owns the socket), which
     // discards them: fastify stopped listening, or never started (Node then dumps the body).
     request.resume();
-    let idle: NodeJS.Timeout | undefined;
-    const close = () => {
-      clearTimeout(deadline);
-      clearTimeout(idle);
-      socket.destroy();
-    };
-    const deadline = setTimeout(close, maxMs);
-    const stillSending = () => {
-      clearTimeout(idle);
-      idle = setTimeout(close, HTTP_LINGER.idleMs);
-    };
-    stillSending();
+    const { close, stillSending } = lingering(socket, maxMs);
     request.on('data', stillSending);
     // The whole body arrived, or the client closed its side: nothing more is in flight.
     request.once('end', close);
@@ -45,4 +34,24 @@ export function lingerAfterResponse(request: IncomingMessage, maxMs: number): vo
     socket.once('close', close);
     socket.end();
   };
+}
+
+/**
+ * The timers of a lingering close of `socket`: `close` destroys it (at the latest after `maxMs`);
+ * `stillSending`, called for each chunk that arrives, puts it off by HTTP_LINGER.idleMs. Armed at once.
+ */
+export function lingering(socket: Socket, maxMs: number): { close(): void; stillSending(): void } {
+  let idle: NodeJS.Timeout | undefined;
+  const close = () => {
+    clearTimeout(deadline);
+    clearTimeout(idle);
+    socket.destroy();
+  };
+  const deadline = setTimeout(close, maxMs);
+  const stillSending = () => {
+    clearTimeout(idle);
+    idle = setTimeout(close, HTTP_LINGER.idleMs);
+  };
+  stillSending();
+  return { close, stillSending };
 }

@@ -5,7 +5,7 @@
 // So the listener's first look at a connection is done here: its first bytes are read, put back,
 // and the connection goes on to TLS unless they start an HTTP request line.
 import type { Server, Socket } from 'node:net';
-import { HTTP_LINGER } from '../config/limits.ts';
+import { lingering } from './linger.ts';
 
 /** A request line starts with a method: upper-case ASCII letters. A TLS record starts with 0x16. */
 const HTTP_METHOD_START = /^[A-Z]{3,10} /;
@@ -49,21 +49,10 @@ export function answerPlainHttp(server: Server, { firstByteMs, lingerMs }: { fir
 
 /** The 400, then a lingering close (linger.ts says why): read and drop what the client still sends. */
 function refuse(socket: Socket, lingerMs: number): void {
-  let idle: NodeJS.Timeout | undefined;
-  const close = () => {
-    clearTimeout(idle);
-    clearTimeout(deadline);
-    socket.destroy();
-  };
-  const deadline = setTimeout(close, lingerMs);
-  const stillSending = () => {
-    clearTimeout(idle);
-    idle = setTimeout(close, HTTP_LINGER.idleMs);
-  };
+  const { close, stillSending } = lingering(socket, lingerMs);
   socket.on('error', close);
   socket.on('data', stillSending);
   socket.once('end', close);
   socket.end(RESPONSE);
-  stillSending();
   socket.resume();
 }

@@ -6,9 +6,9 @@ import { registrationFingerprint } from './check-coordinator.ts';
 import { RegistryActivity } from './activity.ts';
 import { warmupProgress } from './health.ts';
 import { LeaseDeadlines } from './lease-deadlines.ts';
-import { PASSING, registrationOf, RegistryState, type RegistryOptions, type Report } from './state.ts';
+import { PASSING, RegistryState, type RegistryOptions, type Report } from './state.ts';
 import type { RemoteChange, ReplicatedStore, Store } from './store.ts';
-import type { Instance, Registration, ServiceSettings } from './types.ts';
+import { registrationOf, type Instance, type Registration, type ServiceSettings } from './types.ts';
 
 
 /**

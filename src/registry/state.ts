@@ -17,7 +17,7 @@ import {
 import { protectionOf, TrippedServices } from './protection.ts';
 import type { RemoteChange } from './store.ts';
 import { InstanceTimers, Ticker } from './timers.ts';
-import type { Answerable, HealthStatus, Instance, Registration, RegistryEvent, RegistryView, ReportedStatus, ServiceSettings } from './types.ts';
+import { registrationOf, type Answerable, type HealthStatus, type Instance, type Registration, type RegistryEvent, type RegistryView, type ReportedStatus, type ServiceSettings } from './types.ts';
 
 export interface RegistryOptions extends HealthPolicy {
   /** Seconds an instance may stay critical before it is deleted, unless its registration says otherwise. */
@@ -39,10 +39,10 @@ const WARMUP_STEPS = 20;
 const WARMUP_MIN_STEP_MS = 100;
 
 /**
- * Every visible change takes the next value of one index (changes.ts). A lease is one timer per
- * instance, refreshed by heartbeats; when it lapses the instance turns critical at once, and after
- * its grace period `deadlinePassed` is called to delete it. With shared leases (a replicated store)
- * no lease timer runs: the store says when a lease lapsed, through `applyRemote`.
+ * Every visible change takes the next value of one index (changes.ts). A lease is a deadline on the
+ * timers' one clock (timers.ts), moved by heartbeats; when it lapses the instance turns critical at
+ * once, and after its grace period `deadlinePassed` is called to delete it. With shared leases (a
+ * replicated store) no lease deadline runs: the store says when a lease lapsed, through `applyRemote`.
  */
 export abstract class RegistryState implements RegistryView {
   readonly #options: RegistryOptions;
@@ -394,10 +394,4 @@ export abstract class RegistryState implements RegistryView {
     this.#timers.clearDeadline(instance);
     this.updateDeadline(instance);
   }
-}
-
-/** The stored part of an instance. */
-export function registrationOf(instance: Instance): Registration {
-  const { status, health, registeredAt, expiresAt, warmingSince, index, ...registration } = instance;
-  return registration;
 }

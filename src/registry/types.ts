@@ -107,3 +107,9 @@ export interface RegistryView {
   hasService(service: string): boolean;
   onChange(listener: (service: string) => void): () => void;
 }
+
+/** The stored part of an instance. */
+export function registrationOf(instance: Instance): Registration {
+  const { status, health, registeredAt, expiresAt, warmingSince, index, ...registration } = instance;
+  return registration;
+}
