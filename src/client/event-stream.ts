@@ -63,7 +63,7 @@ export class EventStream {
     this.#applyReference();
   }
 
-  /** Stops reading (the server buffers, and drops a stream that falls 1 MiB behind; it then resumes from the last event). */
+  /** Stops reading (the server keeps its place in the shared history, and closes a stream that falls further behind than its --watch-history; it then resumes from the last event). */
   pause(): void {
     this.#paused = true;
     this.#response?.pause();
