@@ -3,7 +3,7 @@
 // backend that counts the probes it gets.
 import http from 'node:http';
 import { once } from 'node:events';
-import { Resolver } from 'node:dns/promises';
+import { addresses } from './helpers/dns.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
 import { startEtcd, type EtcdCluster } from './helpers/etcd.ts';
@@ -56,18 +56,6 @@ async function startBackend(): Promise<Backend> {
   return backend;
 }
 
-/** The A records of `name` from the DNS server at `port`; [] for NXDOMAIN / no data. */
-async function addresses(port: number, name: string): Promise<string[]> {
-  const resolver = new Resolver({ timeout: 1000, tries: 1 });
-  resolver.setServers([`127.0.0.1:${port}`]);
-  try {
-    return (await resolver.resolve4(name)).sort();
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ENOTFOUND' || code === 'ENODATA') return [];
-    throw error;
-  }
-}
 
 const put = (url: string, path: string, body: unknown) =>
   fetch(`${url}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });

@@ -3,7 +3,7 @@
 // loses nothing acknowledged, refuses with 503 rather than hanging, and takes writes again within
 // 10 s; a Signpost node stopped under DNS load leaves the others answering without a gap; a node
 // killed right after acknowledging registrations loses none of them.
-import { Resolver } from 'node:dns/promises';
+import { addresses } from './helpers/dns.ts';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEtcd, type EtcdCluster, type EtcdMember } from './helpers/etcd.ts';
@@ -22,21 +22,6 @@ const request = (url: string, method: string, path: string, body?: unknown) =>
     signal: AbortSignal.timeout(HANG_MS),
   });
 
-function resolverFor(port: number): Resolver {
-  const resolver = new Resolver({ timeout: 2_000, tries: 1 });
-  resolver.setServers([`127.0.0.1:${port}`]);
-  return resolver;
-}
-
-async function addresses(port: number, name: string): Promise<string[]> {
-  try {
-    return (await resolverFor(port).resolve4(name)).sort();
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ENOTFOUND' || code === 'ENODATA') return [];
-    throw error;
-  }
-}
 
 async function etcdKeys(member: EtcdMember, prefix: string): Promise<string[]> {
   const client = new Etcd3({ hosts: `http://${member.endpoint}` });
