@@ -13,8 +13,12 @@ function opensslWords(reason: string): string {
 const CLIENT_REFUSED = /alert (bad certificate|certificate required|unknown ca|handshake failure|certificate unknown|access denied)/i;
 /** This node does not trust the member's certificate. */
 const SERVER_UNTRUSTED = /unable to verify|unable to get (local )?issuer|self[- ]signed|certificate has expired|does not match certificate's altnames|ERR_TLS_CERT_ALTNAME/i;
-/** TLS spoken to a member that does not speak it. */
-const NOT_TLS = /wrong version number|packet length too long|unknown protocol|EPROTO|disconnected before secure TLS connection/i;
+/**
+ * TLS spoken to a member that does not speak it. A plain gRPC member reads the ClientHello as a
+ * broken HTTP/2 preface and hangs up: the client sees that either as a close before the handshake
+ * ended or as a reset, depending on which side's packets are in flight when it closes.
+ */
+const NOT_TLS = /wrong version number|packet length too long|unknown protocol|EPROTO|disconnected before secure TLS connection|ECONNRESET/i;
 /** Plain gRPC failures that say the address answered, or not, whatever the protocol. */
 const UNREACHABLE = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|timed out|deadline/i;
 
