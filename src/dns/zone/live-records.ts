@@ -210,6 +210,8 @@ export class LiveServiceRecords implements ServiceRecords {
       this.byTag.set(key, buildRecordSet(this.#service, this.#bytes, Array.from(tag.slots, (slot) => this.#slots[slot]!)));
     }
     this.#stale.clear();
+    this.#all.settle();
+    for (const tag of this.#tags.values()) tag.live?.settle();
     const changed = this.#tagsChanged;
     this.#tagsChanged = false;
     return changed;
@@ -260,8 +262,11 @@ export class LiveServiceRecords implements ServiceRecords {
   }
 }
 
+const NO_TAGS: ReadonlySet<string> = new Set();
+
 /** The keys of an instance's tag sets: its tags lower-cased, each once (a question's tag is lower-cased too). */
-function tagKeys(records: InstanceRecords): Set<string> {
+function tagKeys(records: InstanceRecords): ReadonlySet<string> {
+  if (records.instance.tags.length === 0) return NO_TAGS;
   const keys = new Set<string>();
   for (const tag of records.instance.tags) keys.add(tag.toLowerCase());
   return keys;

@@ -132,7 +132,6 @@ export class LiveSet {
     this.set.count++;
     // Only ever lowered: a bound that is too low draws a record more, never one too few.
     this.set.minSrvBytes = Math.min(this.set.minSrvBytes, srvBytes);
-    this.#refreshBestTiers();
   }
 
   /** Removes the record in `slot`, added with `priority` and `family`. */
@@ -142,7 +141,6 @@ export class LiveSet {
     (family === 4 ? tier.v4 : tier.v6).remove(slot, this.#familyPositions);
     if (tier.all.count === 0) this.#tiers.splice(this.#tiers.indexOf(tier), 1);
     this.set.count--;
-    this.#refreshBestTiers();
   }
 
   /** Points the set at its service's grown buffers (live-records.ts). */
@@ -163,8 +161,11 @@ export class LiveSet {
     return tier;
   }
 
-  /** A and AAAA answers hold the best (lowest) priority tier that has an address of their family. */
-  #refreshBestTiers(): void {
+  /**
+   * After adds and removes, before the next query: A and AAAA answers hold the best (lowest)
+   * priority tier that has an address of their family. O(tiers), so once per change, not per record.
+   */
+  settle(): void {
     const set = this.set;
     const v4 = this.#tiers.find((tier) => tier.v4.count > 0)?.v4;
     const v6 = this.#tiers.find((tier) => tier.v6.count > 0)?.v6;
