@@ -109,16 +109,17 @@ export class LiveServiceRecords implements ServiceRecords {
 
   /** Brings every instance in line with `answerable` (all DNS answers with): O(n), but only changed instances are encoded. */
   sync(answerable: readonly Answerable[]): void {
-    const seen = new Set<string>();
     for (const entry of answerable) {
-      const id = entry.instance.id;
-      seen.add(id);
-      const old = this.byId.get(id);
+      const old = this.byId.get(entry.instance.id);
       if (old && old.instance === entry.instance && old.weight === entry.weight) continue;
-      if (old) this.#remove(id);
+      if (old) this.#remove(entry.instance.id);
       this.#put(entry);
     }
-    for (const id of this.byId.keys()) if (!seen.has(id)) this.#remove(id);
+    // Every id of `answerable` is held now: any more are instances DNS no longer answers with.
+    if (this.byId.size > answerable.length) {
+      const current = new Set(answerable.map((entry) => entry.instance.id));
+      for (const id of this.byId.keys()) if (!current.has(id)) this.#remove(id);
+    }
     this.#settle();
   }
 
