@@ -4,7 +4,7 @@
 // difference in CPU time per change is the DNS side's share, whether it is paid in the change's
 // listener (records updated in place) or by the next query (records rebuilt). Changes cycle through
 // re-registration with a new weight, maintenance in and out, heartbeat to warning and back (out of
-// DNS and in: the servers serve passing instances only), deregistration with registration of a new
+// DNS and in: these registries serve passing instances only), deregistration with registration of a new
 // instance (counted as one). Then changes the zone cannot take one
 // instance at a time (the service's settings, nine times), and the first build.
 // Run: node bench/scale-rebuild-cost.ts
