@@ -3,8 +3,9 @@
 // Kept up to date one service at a time: when a service changed, only its own contributions are
 // taken out and put back (an instance whose records did not change is the same object, and is
 // left where it is), so a registration or an expiry costs the index O(its service), never
-// O(every instance). PTR records themselves are built on the first question for an address after
-// its instances changed.
+// O(every instance); a large service, whose records the zone keeps live (live-records.ts), hands
+// over the one instance that changed instead (`replace`), O(1). PTR records themselves are built on
+// the first question for an address after its instances changed.
 //
 // Compact, since it can hold a million addresses: an IPv4 address is a number key (the question's
 // name is read as the address it names, no string made), an IPv6 one its reverse name's bytes
