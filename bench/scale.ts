@@ -184,7 +184,7 @@ async function largeService() {
   const udpEdns = digFacts(dig(server.dnsPort, '+notcp', '+bufsize=1232', '+ignore', 'big.service.local', 'SRV'));
   const tcp = digFacts(dig(server.dnsPort, '+tcp', 'big.service.local', 'SRV'));
   // Other queries, one every 2 ms (from a process of their own), idle, then while the big service
-  // changes about 30 times a second and is asked for over TCP after each change (its records updated then).
+  // changes about 30 times a second and is asked for over TCP after each change.
   const idleLatency = await latencyProbe(server.dnsPort, 'svc1.service.local', 2, 5);
   const busy = latencyProbe(server.dnsPort, 'svc1.service.local', 2, 10);
   const until = Date.now() + 10_000;
