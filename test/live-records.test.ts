@@ -54,7 +54,8 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.le
 /** A registration of `id` with fields drawn at random: fragments of several sizes, two priorities, both families, weight 0 too. */
 function drawRegistration(id: string): Registration {
   const v6 = random() < 0.2;
-  const tags = [random() < 0.7 ? 'most' : '', random() < 0.1 ? pick(['few', 'Few']) : '', random() < 0.02 ? 'rare' : ''].filter(Boolean);
+  // A tag on most (a live set of its own), a few (built), one rarely there at all, one per instance (many tiny sets).
+  const tags = [random() < 0.7 ? 'most' : '', random() < 0.1 ? pick(['few', 'Few']) : '', random() < 0.02 ? 'rare' : '', random() < 0.3 ? `own-${id}` : ''].filter(Boolean);
   const meta: Record<string, string> = {};
   if (random() < 0.3) meta.zone = pick(['a', 'bb', 'ccc']);
   return {

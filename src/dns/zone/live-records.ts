@@ -64,8 +64,8 @@ export class LiveServiceRecords implements ServiceRecords {
   readonly #slotOf = new Map<string, number>();
   readonly #all: LiveSet;
   readonly #tags = new Map<string, TagMembers>();
-  /** Tags whose built set must be made again before the next query. */
-  readonly #stale = new Set<string>();
+  /** Tags whose instances came or went since the last `#settle`: only their sets are looked at then. */
+  readonly #touched = new Set<string>();
   #tagsChanged = false;
 
   /** The records of `answerable` (at least one), of the service `service`. */
@@ -152,8 +152,8 @@ export class LiveServiceRecords implements ServiceRecords {
         this.#tagsChanged = true;
       }
       tag.slots.add(slot);
-      if (tag.live) tag.live.add(slot, records.priority, records.family, srvBytes);
-      else this.#stale.add(key);
+      tag.live?.add(slot, records.priority, records.family, srvBytes);
+      this.#touched.add(key);
     }
     return records;
   }
@@ -165,12 +165,11 @@ export class LiveServiceRecords implements ServiceRecords {
     for (const key of tagKeys(records)) {
       const tag = this.#tags.get(key)!;
       tag.slots.delete(slot);
-      if (tag.live) tag.live.remove(slot, records.priority, records.family);
-      else this.#stale.add(key);
+      tag.live?.remove(slot, records.priority, records.family);
+      this.#touched.add(key);
       if (tag.slots.size === 0) {
         this.#tags.delete(key);
         this.byTag.delete(key);
-        this.#stale.delete(key);
         this.#tagsChanged = true;
       }
     }
@@ -186,33 +185,33 @@ export class LiveServiceRecords implements ServiceRecords {
   }
 
   /**
-   * Tag sets after a change: a tag's set turns live once it holds RECORD_SETS.liveFrom records and
-   * back to built below RECORD_SETS.liveBelow (apart, so one instance coming and going at the edge
-   * does not rebuild it each time); built sets whose records changed are built again. Returns
-   * whether the tags themselves changed since the last call.
+   * The sets after a change, O(the tags touched): a tag's set turns live once it holds
+   * RECORD_SETS.liveFrom records and back to built below RECORD_SETS.liveBelow (apart, so one
+   * instance coming and going at the edge does not switch it each time); a built set whose records
+   * changed is built again. Returns whether a tag came or went since the last call.
    */
   #settle(): boolean {
-    for (const [key, tag] of this.#tags) {
+    for (const key of this.#touched) {
+      const tag = this.#tags.get(key);
+      if (!tag) continue;
       if (tag.live && tag.slots.size < RECORD_SETS.liveBelow) {
         tag.live = null;
-        this.#stale.add(key);
       } else if (!tag.live && tag.slots.size >= RECORD_SETS.liveFrom) {
         tag.live = new LiveSet(this.#service, this.#bytes, this.#layout, this.#drawWeight);
         for (const slot of tag.slots) {
           const records = this.#slots[slot]!;
           tag.live.add(slot, records.priority, records.family, records.glueEnd - records.start + 2);
         }
+      }
+      if (tag.live) {
+        tag.live.settle();
         this.byTag.set(key, tag.live.set);
-        this.#stale.delete(key);
+      } else {
+        this.byTag.set(key, buildRecordSet(this.#service, this.#bytes, Array.from(tag.slots, (slot) => this.#slots[slot]!)));
       }
     }
-    for (const key of this.#stale) {
-      const tag = this.#tags.get(key)!;
-      this.byTag.set(key, buildRecordSet(this.#service, this.#bytes, Array.from(tag.slots, (slot) => this.#slots[slot]!)));
-    }
-    this.#stale.clear();
+    this.#touched.clear();
     this.#all.settle();
-    for (const tag of this.#tags.values()) tag.live?.settle();
     const changed = this.#tagsChanged;
     this.#tagsChanged = false;
     return changed;

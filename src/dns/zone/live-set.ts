@@ -104,7 +104,7 @@ export class LiveSet {
       bytes,
       layout,
       drawWeight,
-      // Unused: a live set is larger than any set answered by its tiers' bounds (answer/weighted.ts).
+      // Unused: answer/ draws a live set's SRV order from its tiers (`srvTree`), never by these bounds.
       srvGroupEnds: NONE,
       v4: NONE,
       v6: NONE,
