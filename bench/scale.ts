@@ -19,6 +19,8 @@
 //    asks for other services; qps before and during, and how late each expiry was.
 //
 // SCALE_SIZES (default 1000,10000,100000,1000000), SCALE_SECONDS (dnsperf run, 5), SCALE_ROUNDS (3).
+//
+//   npm run bench:scale -- --only-large  part 3 alone, printed (not written: the section is one run)
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,6 +71,7 @@ const SIZES = (process.env.SCALE_SIZES ?? '1000,10000,100000,1000000').split(','
 const SECONDS = Number(process.env.SCALE_SECONDS ?? 5);
 const ROUNDS = Number(process.env.SCALE_ROUNDS ?? 3);
 const WRITE = process.argv.includes('--write');
+const ONLY_LARGE = process.argv.includes('--only-large');
 const SHAPES = [100, 1000];
 const load = { clients: 4, outstanding: 200, cpu: PINNED ? DNSPERF_CPU : undefined };
 
@@ -181,7 +184,7 @@ async function largeService() {
   const udpEdns = digFacts(dig(server.dnsPort, '+notcp', '+bufsize=1232', '+ignore', 'big.service.local', 'SRV'));
   const tcp = digFacts(dig(server.dnsPort, '+tcp', 'big.service.local', 'SRV'));
   // Other queries, one every 2 ms (from a process of their own), idle, then while the big service
-  // changes about 30 times a second and is asked for over TCP after each change (its records rebuilt).
+  // changes about 30 times a second and is asked for over TCP after each change.
   const idleLatency = await latencyProbe(server.dnsPort, 'svc1.service.local', 2, 5);
   const busy = latencyProbe(server.dnsPort, 'svc1.service.local', 2, 10);
   const until = Date.now() + 10_000;
@@ -267,8 +270,25 @@ async function expiryStorm(baselinePort: number) {
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+function largeRows(large: Awaited<ReturnType<typeof largeService>>): string[][] {
+  return [
+    ['UDP SRV, no EDNS (`dig +notcp +noedns +ignore`)', `${large.udp.answers} answers, ${large.udp.bytes} bytes, TC ${large.udp.truncated ? 'set' : 'NOT set'}, ${large.udp.ms} ms`],
+    ['UDP SRV, EDNS 1232', `${large.udpEdns.answers} answers, ${large.udpEdns.bytes} bytes, TC ${large.udpEdns.truncated ? 'set' : 'NOT set'}, ${large.udpEdns.ms} ms`],
+    ['TCP SRV (`dig +tcp`)', `${large.tcp.answers} answers, ${large.tcp.bytes} bytes, TC ${large.tcp.truncated ? 'set' : 'not set'}, ${large.tcp.ms} ms`],
+    ['TCP SRV right after a change (connect, query, answer)', `p50 ${fixed(large.tcpP50, 1)} ms, max ${fixed(large.tcpMax, 1)} ms over ${large.tcpQueries}`],
+    ['other queries, idle (every 2 ms)', `p50 ${fixed(large.idleLatency.p50, 2)} / p99 ${fixed(large.idleLatency.p99, 2)} / max ${fixed(large.idleLatency.max, 2)} ms (${large.idleLatency.count})`],
+    [`other queries while it changed ${large.changes} times and was asked over TCP after each`, `p50 ${fixed(large.busyLatency.p50, 2)} / p99 ${fixed(large.busyLatency.p99, 2)} / max ${fixed(large.busyLatency.max, 2)} ms (${large.busyLatency.count})`],
+  ];
+}
+
 async function main(): Promise<void> {
   try {
+    if (ONLY_LARGE) {
+      const large = await largeService();
+      console.log(JSON.stringify(large));
+      console.log('\n' + textTable(['large service', ''], largeRows(large)));
+      return;
+    }
     console.log(`# ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, Linux ${os.release()}, dnsperf ${dnsperfVersion()}`);
     const baseline = await launch('baseline', [path.join(ROOT, 'bench/baseline-server.ts')], 'baseline ready');
     const baselinePort = portOf(baseline.ready.dns);
@@ -311,14 +331,7 @@ async function main(): Promise<void> {
       (row.ratio / reference(row.perService)!.ratio).toFixed(3),
     ]);
     const partRows = Object.entries(parts).map(([part, bytes]) => [part, fixed(bytes)]);
-    const largeRows = [
-      ['UDP SRV, no EDNS (`dig +notcp +noedns +ignore`)', `${large.udp.answers} answers, ${large.udp.bytes} bytes, TC ${large.udp.truncated ? 'set' : 'NOT set'}, ${large.udp.ms} ms`],
-      ['UDP SRV, EDNS 1232', `${large.udpEdns.answers} answers, ${large.udpEdns.bytes} bytes, TC ${large.udpEdns.truncated ? 'set' : 'NOT set'}, ${large.udpEdns.ms} ms`],
-      ['TCP SRV (`dig +tcp`)', `${large.tcp.answers} answers, ${large.tcp.bytes} bytes, TC ${large.tcp.truncated ? 'set' : 'not set'}, ${large.tcp.ms} ms`],
-      ['TCP SRV right after a change (records rebuilt; connect, query, answer)', `p50 ${fixed(large.tcpP50, 1)} ms, max ${fixed(large.tcpMax, 1)} ms over ${large.tcpQueries}`],
-      ['other queries, idle (every 2 ms)', `p50 ${fixed(large.idleLatency.p50, 2)} / p99 ${fixed(large.idleLatency.p99, 2)} / max ${fixed(large.idleLatency.max, 2)} ms (${large.idleLatency.count})`],
-      [`other queries while it changed ${large.changes} times and was asked over TCP after each`, `p50 ${fixed(large.busyLatency.p50, 2)} / p99 ${fixed(large.busyLatency.p99, 2)} / max ${fixed(large.busyLatency.max, 2)} ms (${large.busyLatency.count})`],
-    ];
+    const largeRowsNow = largeRows(large);
     const stormRows = [
       ['instances whose lease lapsed', fixed(storm.expired)],
       ['qps before (steady services, dnsperf)', `${fixed(storm.before.qps)} (baseline ${fixed(storm.baseline.qps)})`],
@@ -328,7 +341,7 @@ async function main(): Promise<void> {
     ];
     console.log('\n' + textTable(header, tableRows));
     console.log('\n' + textTable(['part', 'bytes per instance'], partRows));
-    console.log('\n' + textTable(['large service', ''], largeRows));
+    console.log('\n' + textTable(['large service', ''], largeRowsNow));
     console.log('\n' + textTable(['expiry storm', ''], stormRows));
     if (WRITE) {
       const command = (process.env.SCALE_SIZES ? `SCALE_SIZES=${SIZES.join(',')} ` : '') + 'npm run bench:scale';
@@ -357,7 +370,7 @@ async function main(): Promise<void> {
           '',
           'A service of 10,000 instances (weights 1-100), beside 200 services of 3:',
           '',
-          markdownTable(['', ''], largeRows),
+          markdownTable(['', ''], largeRowsNow),
           '',
           `An expiry storm: 100,000 instances (1,000 services × 100, ttl ${40} s) restored at start-up, so their leases lapse within the same second or two; ` +
             'dnsperf asks for 200 other services (no lease) before (5 s) and across it (11 s, from 8 s before the last lease lapses):',

@@ -1,8 +1,10 @@
 // The DNS side at scale, on the running server with real clients (dig, Node's resolver): PTR
 // answers follow registrations, replacements, deregistrations and expiries (the reverse index is
 // kept up to date service by service, not rebuilt), and a service of 10,000 instances answers a
-// UDP question truncated and a TCP one with as many instances as 64 KiB holds, heavier first.
+// UDP question truncated and a TCP one with as many instances as 64 KiB holds, heavier first; a
+// large service changed one instance at a time over HTTP answers as a server started afresh.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registrationOf } from '../src/registry/types.ts';
 import { startTestSignpost, type TestSignpost } from './helpers/signpost.ts';
 
 let signpost: TestSignpost;
@@ -134,5 +136,82 @@ describe('a service of 10,000 instances', () => {
     await fetch(`${signpost.url}/v1/services/big/instances/light-1`, { method: 'DELETE' });
     const after = await signpost.resolver().resolveSrv('big.service.local');
     expect(after.some((record) => record.name === 'light-1.big.instance.local')).toBe(false);
+  });
+});
+
+describe('a large service changed one instance at a time (its records kept live)', () => {
+  it('answers as a server started afresh from the same registrations', async () => {
+    signpost = await startTestSignpost();
+    const SIZE = 400;
+    const writes = [];
+    for (let k = 0; k < SIZE; k++) {
+      const registration = { service: 'big', id: `b${k}`, address: `10.12.${k >> 8}.${k & 0xff}`, port: 8000 + k, weight: 1 + (k % 50), priority: 0, ttl: 3600, tags: k % 3 ? ['most'] : [], meta: { n: String(k) } };
+      writes.push(signpost.registry.register(registration));
+    }
+    await Promise.all(writes);
+    // Built (and kept live) before the changes come, so that they go through the in-place updates.
+    expect((await signpost.resolver().resolveSrv('big.service.local')).length).toBe(SIZE);
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let step = 0; step < 150; step++) {
+      const id = `b${Math.floor(random() * (SIZE + 20))}`;
+      const roll = random();
+      let response: Response;
+      if (roll < 0.2) {
+        response = await fetch(`${signpost.url}/v1/services/big/instances/${id}`, { method: 'DELETE' });
+      } else if (roll < 0.4 && signpost.registry.get('big', id)) {
+        const enabled = !signpost.registry.get('big', id)!.maintenance;
+        response = await fetch(`${signpost.url}/v1/services/big/instances/${id}/maintenance`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ enabled, reason: 'test' }),
+        });
+      } else {
+        const k = Number(id.slice(1));
+        response = await signpost.register('big', id, {
+          address: random() < 0.2 ? `fd00::${k.toString(16)}` : `10.13.${k >> 8}.${k & 0xff}`,
+          port: 9000 + k,
+          weight: Math.floor(random() * 100),
+          priority: random() < 0.1 ? 1 : 0,
+          ttl: 3600,
+          tags: random() < 0.5 ? ['most'] : ['other'],
+          meta: random() < 0.5 ? { n: String(k) } : {},
+        });
+      }
+      expect([200, 204, 404]).toContain(response.status);
+    }
+
+    const fresh = await startTestSignpost();
+    try {
+      for (const instance of signpost.registry.instances('big') ?? []) await fresh.registry.register(registrationOf(instance));
+      const srv = async (server: TestSignpost, name: string) =>
+        (await server.resolver().resolveSrv(name)).map((record) => `${record.name} ${record.port} ${record.priority} ${record.weight}`).sort();
+      // Answer and additional records as dig prints them, without their TTL.
+      const records = async (server: TestSignpost, ...args: string[]) =>
+        (await server.dig('+tcp', '+noall', '+answer', '+additional', ...args))
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => line.split(/\s+/).filter((_, i) => i !== 1).join(' '))
+          .sort();
+      for (const name of ['big.service.local', 'most.big.service.local', 'other.big.service.local', '_big._tcp.service.local']) {
+        expect(await srv(signpost, name), name).toEqual(await srv(fresh, name));
+        expect(await records(signpost, name, 'SRV'), name).toEqual(await records(fresh, name, 'SRV'));
+        expect(await records(signpost, name, 'A'), name).toEqual(await records(fresh, name, 'A'));
+        expect(await records(signpost, name, 'AAAA'), name).toEqual(await records(fresh, name, 'AAAA'));
+      }
+      for (const k of [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377]) {
+        expect(await records(signpost, `b${k}.big.instance.local`, 'TXT')).toEqual(await records(fresh, `b${k}.big.instance.local`, 'TXT'));
+        expect(await records(signpost, `b${k}.big.instance.local`, 'ANY')).toEqual(await records(fresh, `b${k}.big.instance.local`, 'ANY'));
+      }
+      // UDP: truncated, and only records the full answer has.
+      const full = new Set(await records(fresh, 'big.service.local', 'SRV'));
+      const udp = await signpost.dig('+notcp', '+noedns', '+ignore', 'big.service.local', 'SRV');
+      expect(udp).toMatch(/flags:[^;]*\btc\b/);
+      for (const line of udp.split('\n').filter((line) => /\sIN\s+SRV\s/.test(line) && !line.startsWith(';'))) {
+        expect(full.has(line.split(/\s+/).filter((_, i) => i !== 1).join(' '))).toBe(true);
+      }
+    } finally {
+      await fresh.close();
+    }
   });
 });

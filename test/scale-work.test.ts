@@ -115,3 +115,47 @@ it('a service whose last instance goes leaves the _tag parents it alone gave', a
   expect(ask('9.2.0.192.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
   expect(ask('_tcp.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
 });
+
+it('a one-instance change to a large service updates its records in place, not the whole set', async () => {
+  vi.useFakeTimers();
+  await registerAll();
+  const LARGE = 2_000;
+  const writes: Promise<unknown>[] = [];
+  for (let k = 0; k < LARGE; k++) writes.push(registry.register(registration('large', `l${k}`, { address: `10.200.${k >> 8}.${k & 0xff}`, ttl: k === 7 ? 1 : 3600, tags: k % 2 ? ['odd'] : [] })));
+  await Promise.all(writes);
+  expect(ask('large.service.local', 'SRV').header.tc).toBe(1);
+  useEveryIndex();
+  expect(ask('3.0.200.10.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['l3.large.instance.local']);
+  const before = counters();
+
+  // Each kind of change, one instance at a time, each seen by the next answer.
+  // (A tag of its own gives each changed instance an SRV answer small enough to read whole.)
+  await registry.register(registration('large', 'new', { address: '192.0.2.200', weight: 7, tags: ['odd', 'mine'] }));
+  expect(ask('mine.large.service.local', 'SRV').answers.map((record) => [record.target, record.weight])).toEqual([['new.large.instance.local', 7]]);
+  expect(ask('200.2.0.192.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['new.large.instance.local']);
+  await registry.register(registration('large', 'l1', { address: '10.200.0.1', weight: 9, tags: ['odd', 'mine'] }));
+  expect(ask('mine.large.service.local', 'SRV').answers.map((record) => [record.target, record.weight]).sort()).toEqual([
+    ['l1.large.instance.local', 9],
+    ['new.large.instance.local', 7],
+  ]);
+  await registry.setMaintenance('large', 'l2', true, 'patching');
+  expect(ask('l2.large.instance.local', 'A').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  await registry.setMaintenance('large', 'l2', false, '');
+  expect(ask('l2.large.instance.local', 'A').answers.map((record) => record.address)).toEqual(['10.200.0.2']);
+  await registry.deregister('large', 'l3');
+  expect(ask('3.0.200.10.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  // l7's lease (1 s) lapses: critical, out of DNS.
+  await vi.advanceTimersByTimeAsync(1000);
+  expect(ask('l7.large.instance.local', 'A').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  expect(ask('large.service.local', 'SRV').header.tc).toBe(1);
+  expect(ask('odd.large.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+  useEveryIndex();
+
+  const after = counters();
+  // Six one-instance changes: each encoded one instance (at most) and re-indexed one or two reverse
+  // entries; the `_L.service` parents were counted again once, for the tag that came. A rebuild
+  // would count 2,000 for each.
+  expect(after.built - before.built).toBeLessThanOrEqual(6);
+  expect(after.reverse - before.reverse).toBeLessThanOrEqual(2 * 6);
+  expect(after.parents - before.parents).toBeLessThanOrEqual(2 * 4);
+});

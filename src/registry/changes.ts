@@ -27,7 +27,7 @@ export class ChangeFeed {
   /** Index of the last visible change per service; kept after a service is gone, so indexes never go back. */
   readonly #serviceIndex = new Map<string, number>();
   readonly #eventListeners = new Set<(event: RegistryEvent) => void>();
-  readonly #changeListeners = new Set<(service: string) => void>();
+  readonly #changeListeners = new Set<(service: string, instanceId?: string) => void>();
 
   constructor(start = Date.now() * 1000) {
     this.#index = start;
@@ -74,8 +74,8 @@ export class ChangeFeed {
     for (const listener of this.#eventListeners) listener(event);
   }
 
-  changed(service: string): void {
-    for (const listener of this.#changeListeners) listener(service);
+  changed(service: string, instanceId?: string): void {
+    for (const listener of this.#changeListeners) listener(service, instanceId);
   }
 
   onEvent(listener: (event: RegistryEvent) => void): () => void {
@@ -83,7 +83,7 @@ export class ChangeFeed {
     return () => this.#eventListeners.delete(listener);
   }
 
-  onChange(listener: (service: string) => void): () => void {
+  onChange(listener: (service: string, instanceId?: string) => void): () => void {
     this.#changeListeners.add(listener);
     return () => this.#changeListeners.delete(listener);
   }

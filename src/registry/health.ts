@@ -33,6 +33,17 @@ export function warmupWeight(instance: Instance, warmupSeconds: number, now: num
   return Math.max(1, Math.round(weight * share));
 }
 
+/** Ends the warm-up of `instances` warm `warmupMs` after they started, at `now`; true while any still warms. */
+export function endWarmups(instances: Iterable<Instance>, warmupMs: number, now: number): boolean {
+  let warming = false;
+  for (const instance of instances) {
+    if (instance.warmingSince === null) continue;
+    if (now - instance.warmingSince >= warmupMs) instance.warmingSince = null;
+    else warming = true;
+  }
+  return warming;
+}
+
 /** The registered weight for the instance's status: its warning weight while it is `warning`. */
 function statusWeight(instance: Instance): number {
   return instance.status === 'warning' ? (instance.warningWeight ?? instance.weight) : instance.weight;

@@ -1,6 +1,7 @@
 // The registry in memory: instances, their leases and health transitions, per-service settings,
 // and everything read from them. Durability (the store) is added by Registry (registry.ts).
 import { isDeepStrictEqual } from 'node:util';
+import { answerableAlone, answerableOf } from './answerable.ts';
 import { ChangeFeed } from './changes.ts';
 import {
   initialHealth,
@@ -8,6 +9,7 @@ import {
   instanceStatus,
   isLeased,
   isCriticalBelowMaintenance,
+  endWarmups,
   isServable,
   leaseLapsedNote,
   maintenanceSource,
@@ -172,11 +174,19 @@ export abstract class RegistryState implements RegistryView {
 
   answerable(service: string): readonly Answerable[] | undefined {
     const instances = this.#services.get(service);
-    if (!instances) return undefined;
-    const { candidates, servable, tripped } = protectionOf(instances.values(), this.settings(service).protectionThreshold, this.#options);
-    const now = Date.now();
-    const warmup = this.settings(service).warmup;
-    return (tripped ? candidates : servable).map((instance) => ({ instance, weight: warmupWeight(instance, warmup, now) }));
+    return instances && answerableOf(instances.values(), this.settings(service), this.#options, Date.now());
+  }
+
+  answerableInstance(service: string, id: string): Answerable | undefined {
+    const instance = this.get(service, id);
+    // With a threshold in play, whether one instance is answered with depends on all of them.
+    if (!instance || this.#protectionInPlay(service)) return instance && this.answerable(service)?.find((entry) => entry.instance === instance);
+    return answerableAlone(instance, this.settings(service), this.#options, Date.now());
+  }
+
+  /** A threshold set, or one tripped (until the change that clears it): `answerable` then depends on every instance. */
+  #protectionInPlay(service: string): boolean {
+    return this.settings(service).protectionThreshold > 0 || this.#tripped.has(service);
   }
 
   /** Whether the protection threshold has tripped for `service`, and its healthy share (1 when empty). */
@@ -205,7 +215,7 @@ export abstract class RegistryState implements RegistryView {
   }
 
   /** Fires synchronously whenever what a consumer of `service` could see changed, weights included. */
-  onChange(listener: (service: string) => void): () => void {
+  onChange(listener: (service: string, instanceId?: string) => void): () => void {
     return this.#feed.onChange(listener);
   }
 
@@ -247,7 +257,7 @@ export abstract class RegistryState implements RegistryView {
     this.updateDeadline(instance);
     instance.index = this.#feed.bump(instance.service);
     this.#feed.emit({ type: 'register', index: instance.index, instance, replaced: previous !== undefined });
-    this.#changed(instance.service);
+    this.#changed(instance.service, instance.id);
     return instance;
   }
 
@@ -328,7 +338,7 @@ export abstract class RegistryState implements RegistryView {
     this.updateDeadline(instance);
     instance.index = this.#feed.bump(instance.service);
     this.#feed.emit({ type: 'health', index: instance.index, instance, previous });
-    this.#changed(instance.service);
+    this.#changed(instance.service, instance.id);
   }
 
   /** Critical (maintenance aside) for longer than `deregisterCriticalAfter` → deleted. */
@@ -351,7 +361,7 @@ export abstract class RegistryState implements RegistryView {
     instances.delete(instance.id);
     if (instances.size === 0) this.#services.delete(instance.service);
     this.#feed.emit({ type: 'deregister', index: this.#feed.bump(instance.service), instance, reason });
-    this.#changed(instance.service);
+    this.#changed(instance.service, instance.id);
   }
 
   /** An instance became servable at `since` while its service has a warm-up: it ramps up from then. */
@@ -365,25 +375,18 @@ export abstract class RegistryState implements RegistryView {
 
   /** One warm-up step of `service`: full-weight instances stop warming. True while any still is. */
   #warmupTick(service: string): boolean {
-    const now = Date.now();
-    const warmupMs = this.settings(service).warmup * 1000;
-    let warming = false;
-    for (const instance of this.#services.get(service)?.values() ?? []) {
-      if (instance.warmingSince === null) continue;
-      if (now - instance.warmingSince >= warmupMs) instance.warmingSince = null;
-      else warming = true;
-    }
+    const warming = endWarmups(this.#services.get(service)?.values() ?? [], this.settings(service).warmup * 1000, Date.now());
     // Weights are not a visible change for watchers (no index), but DNS must re-read them.
     this.#changed(service);
     return warming;
   }
 
-  /** Tells change listeners, then re-checks the protection threshold of a service that has one. */
-  #changed(service: string): void {
-    this.#feed.changed(service);
+  /** Tells change listeners (naming the instance changed when no other's answers can have changed), then re-checks protection. */
+  #changed(service: string, instanceId?: string): void {
+    this.#feed.changed(service, instanceId !== undefined && !this.#protectionInPlay(service) ? instanceId : undefined);
     // Counting healthy instances is O(n): skip it for the (default) services without a threshold.
+    if (!this.#protectionInPlay(service)) return;
     const threshold = this.settings(service).protectionThreshold;
-    if (threshold === 0 && !this.#tripped.has(service)) return;
     const instances = this.#services.get(service);
     const { tripped, healthyShare } = instances ? protectionOf(instances.values(), threshold, this.#options) : { tripped: false, healthyShare: 1 };
     this.#tripped.update(service, tripped, healthyShare);

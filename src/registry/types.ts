@@ -96,16 +96,21 @@ export interface Answerable {
 
 /**
  * The read-only face of the registry, the only part the DNS side sees.
- * `onChange` fires synchronously whenever what a consumer of `service` could see changes.
+ * `onChange` fires synchronously whenever what a consumer of `service` could see changes; with
+ * `instanceId` when that change can only have changed what DNS answers for that one instance
+ * (so a consumer may re-read it alone, through `answerableInstance`), without when it may have
+ * changed others too (service settings, warm-up steps, a protection threshold in play).
  */
 export interface RegistryView {
   /** The instances DNS answers with (health, maintenance, protection and warm-up applied); undefined for an unknown service. */
   answerable(service: string): readonly Answerable[] | undefined;
+  /** The entry of instance `id` that `answerable(service)` holds now, or undefined when it holds none. */
+  answerableInstance(service: string, id: string): Answerable | undefined;
   /** Every service with registered instances: reverse lookups (PTR) search them all. */
   serviceNames(): Iterable<string>;
   /** Whether `service` has registered instances (healthy or not). */
   hasService(service: string): boolean;
-  onChange(listener: (service: string) => void): () => void;
+  onChange(listener: (service: string, instanceId?: string) => void): () => void;
 }
 
 /** The stored part of an instance. */

@@ -6,7 +6,7 @@
  * same distribution as RFC 2782's repeated "pick by running weight sum, remove, repeat", in
  * O(n log n): P(first = i) = w_i / Σw.
  */
-import type { WeightTree } from '../zone/weight-tree.ts';
+import type { OrderSource } from '../zone/weight-tree.ts';
 
 export class WeightedOrder {
   /** The drawn record numbers; valid up to what the last `draw` filled. */
@@ -14,7 +14,7 @@ export class WeightedOrder {
   #keys = new Float64Array(64);
 
   /** Draws the first `limit` records (at most) of `tree`'s set into `order` from 0; returns how many. */
-  drawFirst(tree: WeightTree, limit: number): number {
+  drawFirst(tree: OrderSource, limit: number): number {
     const n = Math.min(limit, tree.count);
     if (n > this.order.length) {
       this.order = new Int32Array(n * 2);

@@ -24,7 +24,8 @@ const ADDRESS_ANSWER_BYTES = { 4: 2 + 10 + 4, 6: 2 + 10 + 16 } as const;
 export function answerSet(w: ResponseWriter, order: WeightedOrder, zone: Zone, query: Buffer, set: RecordSet | undefined, srvOnly: boolean): number {
   if (!set) return w.nxDomain(zone.soaTail);
   const qtype = w.qtype;
-  const small = set.count <= MAX_PREASSEMBLED_RECORDS;
+  // A live set (zone/live-set.ts, which has its SRV tree from the start) is never pre-assembled.
+  const small = set.count <= MAX_PREASSEMBLED_RECORDS && set.srvTree === null;
   if (qtype === TYPE.SRV || qtype === TYPE.ANY) {
     const all = small ? (set.srvOrders ??= preassembleSrv(set)) : null;
     if (all && writePreassembled(w, all)) {
@@ -103,7 +104,7 @@ function writePreassembled(w: ResponseWriter, orders: Preassembled): boolean {
 function answerSrv(w: ResponseWriter, order: WeightedOrder, set: RecordSet): number {
   const { bytes, layout } = set;
   let count = set.count;
-  if (count > LARGE_SET) {
+  if (count > LARGE_SET || set.srvTree !== null) {
     // One record more than can fit at the least size: the loop below then stops at it, with TC.
     const tree = (set.srvTree ??= new WeightTree(set.drawWeight, set.srvGroupEnds));
     count = order.drawFirst(tree, Math.floor((w.limit - w.pos) / set.minSrvBytes) + 1);

@@ -2,7 +2,8 @@
 // while any service has an instance to answer with, and every tag such an instance carries.
 //
 // Counted per label over services and kept up to date one service at a time, as the reverse
-// index is: a change to one service costs O(its tags), never a walk over every service.
+// index is: a change to one service costs O(its tags), never a walk over every service (and for a
+// large service with live records, nothing unless one of its tags came or went).
 import type { ServiceRecords } from './records.ts';
 
 const PROTOCOLS = ['tcp', 'udp'];

@@ -5,7 +5,7 @@ import type { Answerable, Instance } from '../../registry/types.ts';
 import { TYPE } from '../wire/constants.ts';
 import { addressRdata, writeRecordHead } from '../wire/encode.ts';
 import { encodeName } from '../wire/names.ts';
-import type { WeightTree } from './weight-tree.ts';
+import type { OrderSource, WeightTree } from './weight-tree.ts';
 
 /**
  * One instance's records, as fragments ready to copy, back to back in the buffer of its service's
@@ -100,9 +100,10 @@ export interface RecordSet {
   v6Orders: Preassembled | null;
   /**
    * For large sets, the weights as trees that draw an order only as far as an answer can hold
-   * (weight-tree.ts), built on first use after a change; null: not built yet.
+   * (weight-tree.ts), built on first use after a change; null: not built yet. A live set
+   * (live-set.ts) has them always, kept up to date as its records change.
    */
-  srvTree: WeightTree | null;
+  srvTree: OrderSource | null;
   v4Tree: WeightTree | null;
   v6Tree: WeightTree | null;
   /** The fewest bytes an SRV answer with its glue takes here: bounds how many records can fit. */
@@ -221,7 +222,7 @@ export function buildServiceRecords(
 }
 
 /** Bytes of one instance's fragments (see InstanceRecords), its target name being `<id>.<service>.` + `suffix`. */
-function instanceBytes(instance: Instance, suffix: Buffer): number {
+export function instanceBytes(instance: Instance, suffix: Buffer): number {
   const target = 2 + instance.id.length + instance.service.length + suffix.length;
   const address = instance.address.includes(':') ? 16 : 4;
   let txt = 0;
@@ -230,7 +231,7 @@ function instanceBytes(instance: Instance, suffix: Buffer): number {
 }
 
 /** Encodes one instance's fragments into `out` at `at`, without an intermediate buffer. */
-function writeInstanceRecords(out: Buffer, at: number, instance: Instance, suffix: Buffer, ttl: number, weight: number): InstanceRecords {
+export function writeInstanceRecords(out: Buffer, at: number, instance: Instance, suffix: Buffer, ttl: number, weight: number): InstanceRecords {
   const { type, rdata } = addressRdata(instance.address);
   const start = at;
   // The target name, written first where the SRV answer will hold it, then copied after the glue.
@@ -270,7 +271,7 @@ function writeLabel(out: Buffer, at: number, label: string): number {
 }
 
 /** A set of `records`, whose fragments are all in `bytes`: layout, weights and tiers, in SRV order. */
-function buildRecordSet(service: string, bytes: Buffer, records: InstanceRecords[]): RecordSet {
+export function buildRecordSet(service: string, bytes: Buffer, records: InstanceRecords[]): RecordSet {
   const sorted = records.every((record, i) => i === 0 || records[i - 1].priority <= record.priority) ? records : [...records].sort((a, b) => a.priority - b.priority);
   const count = sorted.length;
   const layout = new Int32Array(count * LAYOUT_STRIDE);

@@ -3,8 +3,9 @@
 // Kept up to date one service at a time: when a service changed, only its own contributions are
 // taken out and put back (an instance whose records did not change is the same object, and is
 // left where it is), so a registration or an expiry costs the index O(its service), never
-// O(every instance). PTR records themselves are built on the first question for an address after
-// its instances changed.
+// O(every instance); a large service, whose records the zone keeps live (live-records.ts), hands
+// over the one instance that changed instead (`replace`), O(1). PTR records themselves are built on
+// the first question for an address after its instances changed.
 //
 // Compact, since it can hold a million addresses: an IPv4 address is a number key (the question's
 // name is read as the address it names, no string made), an IPv6 one its reverse name's bytes
@@ -32,7 +33,7 @@ export class ReverseIndex {
   /** IPv6 addresses by their reverse name (lower-case wire bytes). */
   readonly #v6 = new FoldedTable<Entry>();
   /** What each service put in, as it was last indexed. */
-  readonly #byService = new Map<string, readonly InstanceRecords[]>();
+  readonly #byService = new Map<string, Set<InstanceRecords>>();
   /**
    * Instances looked at by `update` since start: what a registration or an expiry costs the index.
    * A test reads it to catch a change that costs O(every instance) again.
@@ -50,15 +51,32 @@ export class ReverseIndex {
 
   /** Brings `service`'s contributions in line with its records now (null: it has none DNS answers with). */
   update(service: string, records: ServiceRecords | null): void {
-    const before = this.#byService.get(service) ?? [];
-    const after = records ? [...records.byId.values()] : [];
-    this.work += before.length + after.length;
-    const kept = new Set(after);
-    for (const record of before) if (!kept.has(record)) this.#remove(record);
-    const had = new Set(before);
-    for (const record of after) if (!had.has(record)) this.#add(record);
-    if (after.length > 0) this.#byService.set(service, after);
+    const before = this.#byService.get(service) ?? new Set<InstanceRecords>();
+    const after = new Set(records ? records.byId.values() : []);
+    this.work += before.size + after.size;
+    for (const record of before) if (!after.has(record)) this.#remove(record);
+    for (const record of after) if (!before.has(record)) this.#add(record);
+    if (after.size > 0) this.#byService.set(service, after);
     else this.#byService.delete(service);
+  }
+
+  /**
+   * One instance of `service` changed (its records `removed`, now `added`; either may be absent), its
+   * other instances did not: O(1), where `update` costs O(the service).
+   */
+  replace(service: string, removed: InstanceRecords | undefined, added: InstanceRecords | undefined): void {
+    let members = this.#byService.get(service);
+    if (removed && members?.delete(removed)) {
+      this.work++;
+      this.#remove(removed);
+    }
+    if (added) {
+      if (!members) this.#byService.set(service, (members = new Set()));
+      this.work++;
+      members.add(added);
+      this.#add(added);
+    }
+    if (members?.size === 0) this.#byService.delete(service);
   }
 
   /** PTR answers for the reverse name at `buf[start, end)` (plain labels, any case, ending with the root); undefined when none. */

@@ -11,48 +11,115 @@
 // records come after every weighted one of their priority, evenly among themselves (a second tree
 // where each of them weighs 1).
 
-export class WeightTree {
+// A tree of one tier can also change one record at a time (`push`, `pop`, `set`, O(log n) each):
+// the record sets of large services are kept that way (live-set.ts), so that a change to one
+// instance costs the tree O(log n) rather than a rebuild.
+
+/** What answer/ draws a large set's SRV order from: this tree, or a set's tiers of them (live-set.ts). */
+export interface OrderSource {
   readonly count: number;
+  /** Draws up to `limit` records in RFC 2782 order into `order` from `into`; returns how many. */
+  draw(order: Int32Array, limit: number, into?: number): number;
+}
+
+export class WeightTree implements OrderSource {
+  count: number;
   /** Priority tiers: tier g holds records [tierEnds[g - 1] ?? 0, tierEnds[g]). */
   readonly tierEnds: Int32Array;
-  readonly #weights: Float64Array;
-  /** Fenwick trees (1-based) of the weights, and of 1 per weight-0 record. */
-  readonly #weighted: Float64Array;
-  readonly #zero: Float64Array;
+  #weights: Float64Array;
+  /** Fenwick trees (1-based) of the weights, and of 1 per weight-0 record; room for `#weights.length` records. */
+  #weighted: Float64Array;
+  #zero: Float64Array;
   /** Records taken out by the current draw, to put back at its end. */
   #taken: Int32Array;
-  #highBit: number;
+  #highBit = 1;
 
-  constructor(weights: ArrayLike<number>, tierEnds: Int32Array) {
+  constructor(weights: ArrayLike<number>, tierEnds: Int32Array, capacity = weights.length) {
     const n = weights.length;
     this.count = n;
     this.tierEnds = tierEnds;
-    this.#weights = Float64Array.from(weights);
-    this.#weighted = new Float64Array(n + 1);
-    this.#zero = new Float64Array(n + 1);
-    for (let i = 0; i < n; i++) {
+    this.#weights = new Float64Array(Math.max(1, capacity, n));
+    this.#weights.set(weights);
+    this.#weighted = new Float64Array(0);
+    this.#zero = new Float64Array(0);
+    this.#taken = new Int32Array(Math.max(1, Math.min(n, 64)));
+    this.#build();
+  }
+
+  /** Appends a record of `weight` (a tree of one tier, whose end moves with it): O(log n), amortised. */
+  push(weight: number): void {
+    if (this.count === this.#weights.length) {
+      const grown = new Float64Array(this.#weights.length * 2);
+      grown.set(this.#weights);
+      this.#weights = grown;
+      this.#build();
+    }
+    this.#place(this.count, weight);
+    this.count++;
+    this.tierEnds[0] = this.count;
+  }
+
+  /** Drops the last record (a tree of one tier). */
+  pop(): void {
+    this.count--;
+    this.#unplace(this.count);
+    this.tierEnds[0] = this.count;
+  }
+
+  /** Gives record `position` the weight `weight`. */
+  set(position: number, weight: number): void {
+    this.#unplace(position);
+    this.#place(position, weight);
+  }
+
+  weightAt(position: number): number {
+    return this.#weights[position];
+  }
+
+  /** The sums the draws use: of the weights (1 and over), and how many weigh less (weight 0). */
+  totals(): { weighted: number; zero: number } {
+    return { weighted: prefix(this.#weighted, this.#weighted.length - 1), zero: prefix(this.#zero, this.#zero.length - 1) };
+  }
+
+  /** The Fenwick trees from `#weights[0, count)`, in linear time: each node passes its sum to its parent. */
+  #build(): void {
+    const size = this.#weights.length;
+    this.#weighted = new Float64Array(size + 1);
+    this.#zero = new Float64Array(size + 1);
+    for (let i = 0; i < this.count; i++) {
       // Below 1 is weight 0: records.ts gives those a tiny draw weight of their own.
       if (this.#weights[i] >= 1) this.#weighted[i + 1] = this.#weights[i];
       else this.#zero[i + 1] = 1;
     }
-    // Linear-time build: each node passes its sum to its parent.
-    for (let i = 1; i <= n; i++) {
+    for (let i = 1; i <= size; i++) {
       const parent = i + (i & -i);
-      if (parent <= n) {
+      if (parent <= size) {
         this.#weighted[parent] += this.#weighted[i];
         this.#zero[parent] += this.#zero[i];
       }
     }
-    this.#taken = new Int32Array(Math.max(1, Math.min(n, 64)));
     this.#highBit = 1;
-    while (this.#highBit * 2 <= n) this.#highBit *= 2;
+    while (this.#highBit * 2 <= size) this.#highBit *= 2;
+  }
+
+  #place(position: number, weight: number): void {
+    this.#weights[position] = weight;
+    if (weight >= 1) add(this.#weighted, position, weight);
+    else add(this.#zero, position, 1);
+  }
+
+  #unplace(position: number): void {
+    const weight = this.#weights[position];
+    if (weight >= 1) add(this.#weighted, position, -weight);
+    else add(this.#zero, position, -1);
+    this.#weights[position] = 0;
   }
 
   /**
    * Draws up to `limit` records in RFC 2782 order (priority tiers in turn, weighted within each)
-   * into `order` from index 0; returns how many. `order` must hold `limit` numbers.
+   * into `order` from index `into`; returns how many. `order` must hold `into + limit` numbers.
    */
-  draw(order: Int32Array, limit: number): number {
+  draw(order: Int32Array, limit: number, into = 0): number {
     let drawn = 0;
     let from = 0;
     for (let g = 0; g < this.tierEnds.length && drawn < limit; g++) {
@@ -66,7 +133,7 @@ export class WeightTree {
           add(tree, record, -weight);
           total -= weight;
           this.#take(record, drawn);
-          order[drawn++] = record;
+          order[into + drawn++] = record;
         }
       }
       from = to;
@@ -93,9 +160,10 @@ export class WeightTree {
   #find(tree: Float64Array, target: number): number {
     let position = 0;
     let remaining = target;
+    const size = tree.length - 1;
     for (let step = this.#highBit; step > 0; step >>= 1) {
       const next = position + step;
-      if (next <= this.count && tree[next] <= remaining) {
+      if (next <= size && tree[next] <= remaining) {
         position = next;
         remaining -= tree[next];
       }
@@ -103,7 +171,6 @@ export class WeightTree {
     return position;
   }
 }
-
 /** Sum of the first `n` records' weights. */
 function prefix(tree: Float64Array, n: number): number {
   let sum = 0;

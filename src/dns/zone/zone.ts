@@ -1,9 +1,12 @@
 // The DNS side's read-only view of the registry: the records of `<domain>.`, built lazily per
-// service on the first query after that service changed, and dropped on every change.
+// service on the first query after that service changed, and dropped on every change; except a
+// large service's, which are kept up to date one instance at a time (live-records.ts).
 import { isIP } from 'node:net';
-import type { RegistryView } from '../../registry/types.ts';
+import type { Answerable, RegistryView } from '../../registry/types.ts';
 import { PreparedAnswers } from './prepared.ts';
 import { UnderscoreParents } from './parents.ts';
+import { RECORD_SETS } from '../../config/limits.ts';
+import { LiveServiceRecords } from './live-records.ts';
 import { buildServiceRecords, type ServiceRecords } from './records.ts';
 import { ReverseIndex } from './reverse.ts';
 import { TYPE } from '../wire/constants.ts';
@@ -25,7 +28,7 @@ interface ServiceSlot {
   hash: number;
   /** Built records; null when none is answerable; undefined until built (again) after a change. */
   records: ServiceRecords | null | undefined;
-  /** The records before the last change, whose unchanged instances the rebuild reuses. */
+  /** The records before the last change, whose unchanged instances the rebuild reuses (live ones: brought up to date). */
   stale: ServiceRecords | null;
   /** The next slot in the same bucket of `Zone.#buckets`. */
   next: ServiceSlot | undefined;
@@ -51,7 +54,8 @@ export class Zone {
   readonly prepared = new PreparedAnswers();
   /**
    * Instances the zone has built services' records from since start: a change costs the next
-   * query O(its service) here. A test reads it to catch a change that costs O(every instance).
+   * query O(its service) here, or O(1) for a large service changed one instance at a time. A test
+   * reads it to catch a change that costs O(every instance), or O(its service) for a large one.
    */
   recordsBuilt = 0;
   readonly #view: RegistryView;
@@ -108,7 +112,7 @@ export class Zone {
       this.#pendingParents.add(service);
       this.#pendingReverse.add(service);
     }
-    view.onChange((service) => this.#invalidate(service));
+    view.onChange((service, instanceId) => this.#changed(service, instanceId));
   }
 
   /** SOA record without owner name; the serial moves with every change, so secondaries and caches can tell. */
@@ -127,10 +131,24 @@ export class Zone {
         return null;
       }
       this.recordsBuilt += answerable.length;
-      slot.records = buildServiceRecords(answerable, this.domain, this.ttl, slot.stale);
+      slot.records = this.#build(name, answerable, slot.stale);
       slot.stale = null;
     }
     return slot.records;
+  }
+
+  /**
+   * Records of `answerable` (every instance DNS answers with now): a large service's kept live (the
+   * live records it had brought up to date, O(n) reads but only changed instances encoded), a
+   * smaller one's built, reusing the fragments of `stale`'s unchanged instances.
+   */
+  #build(name: string, answerable: readonly Answerable[], stale: ServiceRecords | null): ServiceRecords | null {
+    if (stale instanceof LiveServiceRecords && answerable.length >= RECORD_SETS.liveBelow && !stale.fragmented) {
+      stale.sync(answerable);
+      if (!stale.needsRebuild) return stale;
+    }
+    if (answerable.length >= RECORD_SETS.liveFrom) return new LiveServiceRecords(name, answerable, this.domain, this.ttl);
+    return buildServiceRecords(answerable, this.domain, this.ttl, stale);
   }
 
   /**
@@ -211,9 +229,19 @@ export class Zone {
     this.#link(slot);
   }
 
-  #invalidate(service: string): void {
+  /** `service` changed (only instance `instanceId`'s answers, when given): its records are dropped or brought up to date. */
+  #changed(service: string, instanceId: string | undefined): void {
     this.prepared.forget(service);
+    this.#serial = (this.#serial + 1) >>> 0;
+    this.#soaTail = null;
     const slot = this.#services.get(service);
+    if (slot && instanceId !== undefined && slot.records instanceof LiveServiceRecords && this.#view.hasService(service)) {
+      if (this.#updateInPlace(slot, slot.records, instanceId)) return;
+    }
+    this.#invalidate(service, slot);
+  }
+
+  #invalidate(service: string, slot: ServiceSlot | undefined): void {
     if (!slot) {
       if (this.#view.hasService(service)) this.#addSlot(service);
     } else if (!this.#view.hasService(service)) {
@@ -224,8 +252,30 @@ export class Zone {
     }
     this.#pendingParents.add(service);
     this.#pendingReverse.add(service);
-    this.#serial = (this.#serial + 1) >>> 0;
-    this.#soaTail = null;
+  }
+
+  /**
+   * One instance of a live service changed: its records, and its entries in the reverse index and
+   * the `_tag` parents, are brought up to date now, O(its records + log n). False when the service
+   * is to be rebuilt instead (too small for live records now, or its buffer mostly free).
+   */
+  #updateInPlace(slot: ServiceSlot, live: LiveServiceRecords, instanceId: string): boolean {
+    let change;
+    try {
+      change = live.update(instanceId, this.#view.answerableInstance(slot.name, instanceId));
+    } catch {
+      // Half-applied: not to be reused. The next query builds the service afresh and meets the error
+      // there, as it would have without live records; the registry's write does not.
+      slot.records = undefined;
+      slot.stale = null;
+      return false;
+    }
+    if (change.added) this.recordsBuilt++;
+    if (live.needsRebuild) return false;
+    // A service awaiting a full re-index gets it on next use; re-indexing it now would cost O(n).
+    if (!this.#pendingReverse.has(slot.name)) this.reverseIndex.replace(slot.name, change.removed, change.added);
+    if (change.tagsChanged) this.#pendingParents.add(slot.name);
+    return true;
   }
 
   #buildSoaTail(): Buffer {
