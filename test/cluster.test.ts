@@ -184,7 +184,7 @@ describe('a watch whose revision was compacted', () => {
       await a.register('web', 'keep', { address: '127.0.3.1', port: 80, ttl: 60 });
       await a.register('web', 'gone', { address: '127.0.3.2', port: 80, ttl: 60 });
       // B reads its snapshot now, and starts watching from it only later, as a node whose watch broke would.
-      b = await EtcdStore.open(hosts, prefix);
+      b = await EtcdStore.open(hosts, prefix, 'test-node');
       expect((await b.load()).map((registration) => registration.id).sort()).toEqual(['gone', 'keep']);
       await a.register('web', 'new', { address: '127.0.3.3', port: 80, ttl: 60 });
       expect((await fetch(`${a.url}/v1/services/web/instances/gone`, { method: 'DELETE' })).status).toBe(204);

@@ -28,8 +28,9 @@ function registration(id: string, fields: Partial<Registration> = {}): Registrat
 }
 
 /** A store following its prefix, with the changes it was told of and a way to await the next matching one. */
+let nodes = 0;
 async function node(prefix: string) {
-  const store = await EtcdStore.open(hosts, prefix);
+  const store = await EtcdStore.open(hosts, prefix, `node-${++nodes}`);
   await store.load();
   await store.loadSettings();
   const changes: RemoteChange[] = [];
@@ -74,7 +75,7 @@ describe('two nodes on one prefix', () => {
       await b.store.put(registration('two'));
       await a.next((change) => change.kind === 'put' && change.registration.id === 'two');
       // A third node reading the prefix now finds what is there.
-      const c = await EtcdStore.open(hosts, prefix);
+      const c = await EtcdStore.open(hosts, prefix, 'test-node');
       expect((await c.load()).map((row) => row.id)).toEqual(['two']);
       expect((await c.loadSettings()).get('web')).toEqual({ protectionThreshold: 0.5, warmup: 30 });
       await c.close();
@@ -84,13 +85,19 @@ describe('two nodes on one prefix', () => {
     }
   });
 
-  it('a heartbeat on either node renews the lease; a changed status reaches the other; an unknown instance is refused', async () => {
+  it('a heartbeat on either node renews the lease (a write once, when it moves the lease to that node); a changed status reaches the other; an unknown instance is refused', async () => {
     const prefix = freshPrefix();
     const a = await node(prefix);
     const b = await node(prefix);
     try {
       await a.store.put(registration('beat', { ttl: 5 }));
       await b.next(leaseOf('beat', 'passing'));
+      // A holds the lease (it registered it): a heartbeat there is memory only.
+      expect(await a.store.renew('web', 'beat', 5, { status: 'passing', note: '' })).toBe(true);
+      // The first heartbeat through B writes the lease key (B holds it from now on); A is told.
+      const revision = await b.store.renew('web', 'beat', 5, { status: 'passing', note: '' });
+      expect(revision).toBeGreaterThan(0);
+      await a.next((change) => change.kind === 'lease' && change.id === 'beat' && change.revision === revision);
       expect(await b.store.renew('web', 'beat', 5, { status: 'passing', note: '' })).toBe(true);
       // A changed status is written: the renewal resolves the revision it was written at.
       expect(await b.store.renew('web', 'beat', 5, { status: 'warning', note: 'slow' })).toBeGreaterThan(0);
@@ -110,7 +117,7 @@ describe('two nodes on one prefix', () => {
       await a.store.put(registration('lapse', { ttl: 2 }));
       await Promise.all([a.next(leaseOf('lapse', 'expired')), b.next(leaseOf('lapse', 'expired'))]);
       // The registration itself stays until someone deletes it (its grace period is the registry's).
-      const c = await EtcdStore.open(hosts, prefix);
+      const c = await EtcdStore.open(hosts, prefix, 'test-node');
       expect((await c.load()).map((row) => row.id)).toEqual(['lapse']);
       await c.close();
     } finally {
@@ -137,7 +144,7 @@ describe('two nodes on one prefix', () => {
 describe('an etcd that cannot be reached', () => {
   it('fails writes with a StoreError, says it is unavailable, and recovers when etcd is back', async () => {
     const cluster = await startEtcd(1);
-    const store = await EtcdStore.open(cluster.members.map((member) => member.endpoint), freshPrefix());
+    const store = await EtcdStore.open(cluster.members.map((member) => member.endpoint), freshPrefix(), 'test-node');
     store.follow(() => {});
     const transitions: boolean[] = [];
     store.onAvailability((up) => transitions.push(up));
