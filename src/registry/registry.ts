@@ -101,6 +101,11 @@ export class Registry extends RegistryState {
     return this.#leaseDeadlines.refresh(service, instances, (instance) => this.get(instance.service, instance.id) === instance);
   }
 
+  /** With a shared store, the node holding the instance's lease when it is not this one; null otherwise. */
+  leaseHeldElsewhere(instance: Instance): string | null {
+    return (instance.expiresAt !== null && this.#replicated?.leaseHeldElsewhere(instance.service, instance.id)) || null;
+  }
+
   /** How far an instance is through its service's warm-up (0-1); null when it is not warming. */
   warmupProgress(instance: Instance): number | null {
     return warmupProgress(instance, this.settings(instance.service).warmup, Date.now());

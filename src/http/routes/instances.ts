@@ -44,6 +44,9 @@ export function instanceJson(instance: Instance, registry: Registry) {
     expiresAt: instance.expiresAt === null ? null : iso(instance.expiresAt),
     // A lease lasts one ttl from its last renewal.
     lastHeartbeatAt: instance.expiresAt === null ? null : iso(instance.expiresAt - instance.ttl * 1000),
+    // In a cluster, another node may hold the lease: it counts the heartbeats it takes without writing
+    // them, so here the two times above are as of its last write, and it has the exact ones.
+    leaseHolder: registry.leaseHeldElsewhere(instance),
     warmingUp: warmingSince === null || progress === null ? null : { since: iso(warmingSince), progress },
   };
 }

@@ -62,6 +62,12 @@ export class NodeLeases {
     return this.#grant(ttl, lease);
   }
 
+  /** Whether `id` is one of this node's leases (as far as it knows, alive). */
+  owns(id: string): boolean {
+    for (const lease of this.#leases.values()) if (lease.id === id) return true;
+    return false;
+  }
+
   /** etcd no longer has lease `id` (a keep-alive said so, or a write bound to it was refused): the next need grants another. */
   lapsed(id: string): void {
     for (const lease of this.#leases.values()) if (lease.id === id) lease.id = undefined;

@@ -74,8 +74,11 @@ export class EtcdStore implements Store, ReplicatedStore {
     this.#nodeLeases = new NodeLeases(this.#etcd, this.#keepAlive);
     this.#txns = new TxnBatcher(this.#etcd);
     this.#held = new HeldLeases(this.#keys, this.#mirror, this.#txns);
-    // A lease key another node wrote (or a deleted one) is no longer this node's to expire.
-    this.#mirror.leaseChanged = (name) => this.#held.release(name);
+    // A lease key another node wrote (or a deleted one) is no longer this node's to expire. One bound
+    // to this node's lease is its own write, seen again (a re-read after a compaction): kept.
+    this.#mirror.leaseChanged = (name, lease) => {
+      if (!lease || !this.#nodeLeases.owns(lease.id)) this.#held.release(name);
+    };
     this.#watch = new PrefixWatch(this.#etcd, this.#keys, this.#mirror);
     this.#checks = new CheckResults(this.#etcd, this.#keys, this.#mirror);
   }
@@ -174,10 +177,14 @@ export class EtcdStore implements Store, ReplicatedStore {
   async renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean | number> {
     const name = `${service}/${id}`;
     const known = this.#mirror.leases.get(name);
-    // Held here, not lapsed, the same status, and this node's lease confirmed alive: memory only.
-    if (known && known.ttl === ttl && known.id === this.#nodeLeases.confirmed(ttl) && this.#held.dueAt(name) !== undefined && known.status === report.status && known.note === report.note) {
-      this.#held.hold(name, Date.now() + ttl * 1000);
-      return true;
+    // Held here, not lapsed, the same status: memory only, once this node's lease is confirmed alive
+    // (as it is, but for an etcd that stopped answering: then a keep-alive first, and a 503 without one).
+    if (known && known.ttl === ttl && this.#held.dueAt(name) !== undefined && known.status === report.status && known.note === report.note) {
+      const mine = this.#nodeLeases.confirmed(ttl) ?? (await withinRenewalTimeout(this.#nodeLeases.lease(ttl, RENEWAL_TIMEOUT_MS), this.#etcd.name));
+      if (mine === known.id) {
+        this.#held.hold(name, Date.now() + ttl * 1000);
+        return true;
+      }
     }
     // Held by another node (or by none: it lapsed), or a changed status: this node writes the lease
     // key and holds it from now on, if the instance is still registered. Within the bound a
@@ -191,6 +198,11 @@ export class EtcdStore implements Store, ReplicatedStore {
     // not known: the deadline the key carries is what this node knows (the instance lives at least that long).
     const due = this.#held.dueAt(name) ?? this.#mirror.leases.get(name)?.deadline;
     return due === undefined || due <= Date.now() ? undefined : due - Date.now();
+  }
+
+  leaseHeldElsewhere(service: string, id: string): string | undefined {
+    const known = this.#mirror.leases.get(`${service}/${id}`);
+    return known && !this.#nodeLeases.owns(known.id) ? known.holder : undefined;
   }
 
   async #takeOver(name: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<false | number> {
@@ -218,6 +230,8 @@ export class EtcdStore implements Store, ReplicatedStore {
 
   /** The lease key of `name` as this node wrote it at `revision`: held here until a ttl from now. */
   #holdAt(name: string, lease: LeaseValue & { id: string }, ttl: number, revision: number): void {
+    // Another node's later write, seen on the watch before this write's answer came back, wins.
+    if ((this.#mirror.leases.get(name)?.revision ?? 0) > revision) return;
     this.#mirror.leases.set(name, { ...lease, ttl, revision });
     this.#held.hold(name, Date.now() + ttl * 1000);
   }
