@@ -49,10 +49,9 @@ export interface ReplicatedStore {
   /**
    * Milliseconds left on the instance's lease as this node knows them: exact where the lease is held;
    * elsewhere as of the last write to the store (see `leaseHeldElsewhere`). Undefined when the store
-   * holds no live lease for it, or it knows no time still ahead. Rejects with a StoreError if the
-   * store cannot be reached.
+   * holds no live lease for it, or it knows no time still ahead. From memory: no store round trip.
    */
-  leaseRemaining(service: string, id: string): Promise<number | undefined>;
+  leaseRemaining(service: string, id: string): number | undefined;
   /**
    * The node that holds the instance's lease when it is not this one (it counts heartbeats this node
    * does not see: here the lease times are as of the last write to the store); undefined otherwise.

@@ -68,8 +68,8 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
     { schema: { params: instanceParams, response: { 200: instanceResponse, 404: errorResponse } } },
     async (request, reply) => {
       const params = lowerCase(request.params);
-      // In a cluster, `expiresAt` as the shared lease has it (a heartbeat may have reached another node).
-      await registry.refreshLeases(params.service);
+      // In a cluster, `expiresAt` as this node knows it (exact where the lease is held: a heartbeat may have reached another node).
+      registry.refreshLeases(params.service);
       reply.header(INDEX_HEADER, registry.serviceIndex(params.service));
       const instance = registry.get(params.service, params.id);
       if (!instance) throw notRegistered(params);

@@ -192,7 +192,7 @@ export class EtcdStore implements Store, ReplicatedStore {
     return withinRenewalTimeout(this.#takeOver(name, ttl, report), this.#etcd.name);
   }
 
-  async leaseRemaining(service: string, id: string): Promise<number | undefined> {
+  leaseRemaining(service: string, id: string): number | undefined {
     const name = `${service}/${id}`;
     // Exact on the holder. Elsewhere, heartbeats the holder took since it last wrote the lease key are
     // not known: the deadline the key carries is what this node knows (the instance lives at least that long).
