@@ -264,7 +264,7 @@ function leaseValue({ status, note, holder, deadline }: LeaseValue): string {
 function withinRenewalTimeout<T>(work: Promise<T>, etcd: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreError(`${etcd}: no answer to a heartbeat's write within ${RENEWAL_TIMEOUT_MS} ms`)), RENEWAL_TIMEOUT_MS);
+    timer = setTimeout(() => reject(new StoreError(`${etcd}: no answer to a heartbeat within ${RENEWAL_TIMEOUT_MS} ms`)), RENEWAL_TIMEOUT_MS);
   });
   work.catch(() => {});
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
