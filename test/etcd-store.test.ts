@@ -1,8 +1,9 @@
 // The etcd store on its own, against a real etcd member: two stores on one prefix play two nodes.
 // What one writes the other is told (a node may also hear of its own write when the watch is faster
 // than the write's reply; the registry applies changes idempotently); leases lapse
-// in etcd and both hear of it; heartbeats renew; settings travel; an unreachable etcd is a
-// StoreError, never a hang.
+// in etcd and both hear of it; heartbeats renew (through another node, a write that moves the
+// lease there, batched: a failed guard fails only its own); settings travel; an unreachable etcd is
+// a StoreError, never a hang.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError, type RemoteChange } from '../src/registry/store.ts';
 import type { Registration } from '../src/registry/types.ts';
@@ -103,6 +104,25 @@ describe('two nodes on one prefix', () => {
       expect(await b.store.renew('web', 'beat', 5, { status: 'warning', note: 'slow' })).toBeGreaterThan(0);
       expect(await a.next(leaseOf('beat', 'warning'))).toMatchObject({ note: 'slow' });
       expect(await a.store.renew('web', 'ghost', 5, { status: 'passing', note: '' })).toBe(false);
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  });
+
+  it('heartbeats through another node at the same moment share a transaction; one for an instance deregistered meanwhile fails alone', async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    try {
+      for (const id of ['stays', 'goes']) await a.store.put(registration(id, { ttl: 5 }));
+      await b.next(leaseOf('goes', 'passing'));
+      await a.store.delete('web', 'goes');
+      // Both take the lease over from A; etcd refuses the one whose instance is gone, and only that one.
+      const [stays, goes] = await Promise.all([b.store.renew('web', 'stays', 5, { status: 'passing', note: '' }), b.store.renew('web', 'goes', 5, { status: 'passing', note: '' })]);
+      expect(stays).toBeGreaterThan(0);
+      expect(goes).toBe(false);
+      await a.next((change) => change.kind === 'lease' && change.id === 'stays' && change.revision === stays);
     } finally {
       await a.store.close();
       await b.store.close();
