@@ -209,11 +209,10 @@ async function main(): Promise<void> {
     ['autocannon', process.pid],
   ];
   const cpu: Record<string, string[]> = {};
-  // Lease keys written while heartbeats run, counted on a watch: a heartbeat through the node holding
-  // the lease writes nothing; the first one through another node moves the lease there (one write).
+  // Lease keys written while heartbeats run, counted on a watch (open only then: it is one more
+  // watcher for etcd to feed): a heartbeat through the node holding the lease writes nothing; the
+  // first one through another node moves the lease there (one write).
   let leaseKeyWrites = 0;
-  const leaseWatch = await client.watch().prefix('/signpost/leases/').create();
-  leaseWatch.on('put', () => leaseKeyWrites++);
   const leaseWritesPerHeartbeat: Record<string, number[]> = {};
   const etcdWritesPerHeartbeat: number[] = [];
   const registrationsPerRevision: number[] = [];
@@ -241,6 +240,8 @@ async function main(): Promise<void> {
     (ratios['register again'] ??= []).push(clusteredAgain / embeddedAgain);
     await measure(`register again: all ${NODES} clustered nodes`, urls, 'register');
     const embeddedBeat = await measure('heartbeat: embedded node', [embedded.url], 'heartbeat');
+    const leaseWatch = await client.watch().prefix('/signpost/leases/').create();
+    leaseWatch.on('put', () => leaseKeyWrites++);
     before = await etcdRevision(client);
     let writesBefore = leaseKeyWrites;
     const one = await measure('heartbeat: one clustered node', [urls[0]], 'heartbeat');
@@ -250,6 +251,7 @@ async function main(): Promise<void> {
     writesBefore = leaseKeyWrites;
     const all = await measure(`heartbeat: all ${NODES} clustered nodes`, urls, 'heartbeat');
     (leaseWritesPerHeartbeat[`all ${NODES} nodes`] ??= []).push((leaseKeyWrites - writesBefore) / (all * DURATION));
+    await leaseWatch.cancel();
   }
   const share = (name: string) => {
     const tally = answers[name];
@@ -283,7 +285,6 @@ async function main(): Promise<void> {
       qps[name].push((await dnsperf(target.dnsPort, queryFile, DURATION * 2)).qps);
     }
   }
-  await leaseWatch.cancel();
   client.close();
   const costs = await clientCost(etcd.members[0].endpoint);
 
