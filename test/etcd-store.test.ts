@@ -129,6 +129,27 @@ describe('two nodes on one prefix', () => {
     }
   });
 
+  it('registering again through the node holding the lease renews it as a heartbeat does; it lapses a ttl after the last', async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    try {
+      await a.store.put(registration('again', { ttl: 2 }));
+      await b.next(leaseOf('again', 'passing'));
+      // Four times a ttl, a new port every half second: never expired on either node.
+      const started = Date.now();
+      for (let port = 9000; Date.now() - started < 8_000; port++) {
+        await a.store.put(registration('again', { ttl: 2, port }));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect([...a.changes, ...b.changes].filter(leaseOf('again', 'expired'))).toEqual([]);
+      await Promise.all([a.next(leaseOf('again', 'expired')), b.next(leaseOf('again', 'expired'))]);
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  }, 20_000);
+
   it('a lease nobody renews lapses in etcd, and both nodes hear it expired', async () => {
     const prefix = freshPrefix();
     const a = await node(prefix);

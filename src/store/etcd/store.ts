@@ -102,11 +102,16 @@ export class EtcdStore implements Store, ReplicatedStore {
     const sameBody = known !== undefined && isDeepStrictEqual(withoutMaintenance(known), withoutMaintenance(registration));
     const onlyMaintenance = sameBody && !isDeepStrictEqual(known.maintenance ?? null, registration.maintenance ?? null);
     let lease: LeaseValue & { id: string } | undefined;
+    let renewedHere = false;
     // Taking an instance in or out of maintenance rewrites the registration only: its lease is untouched.
     if (!onlyMaintenance) {
       if (!isLeased(registration)) {
         // Checked instances (and those registered with ttl 0) have no lease.
         ops.push({ request_delete_range: { key: Buffer.from(leaseKey) } });
+      } else if (this.#holdsAlive(name, registration.ttl, initialReport(registration))) {
+        // Registered again where its lease is held, with the same ttl and the status it starts with:
+        // the lease key would not change, so it is renewed as a heartbeat is, in memory.
+        renewedHere = true;
       } else {
         // Registering reports the instance alive, at the status it starts with, as the registry takes
         // it: its lease runs a whole ttl from now, held by this node.
@@ -115,11 +120,12 @@ export class EtcdStore implements Store, ReplicatedStore {
         ops.push(putOp(leaseKey, leaseValue(lease), id));
       }
     }
-    const keys = onlyMaintenance ? [instanceKey] : [instanceKey, leaseKey];
+    const keys = onlyMaintenance || renewedHere ? [instanceKey] : [instanceKey, leaseKey];
     const revision = await this.#write(ops, keys, lease?.id);
     this.#mirror.wrote(keys, revision);
     this.#mirror.registrations.set(name, registration);
     if (lease) this.#holdAt(name, lease, registration.ttl, revision);
+    else if (renewedHere) this.#held.hold(name, Date.now() + registration.ttl * 1000);
     else if (!isLeased(registration)) this.#forgetLease(name);
     return revision;
   }
@@ -179,7 +185,7 @@ export class EtcdStore implements Store, ReplicatedStore {
     const known = this.#mirror.leases.get(name);
     // Held here, not lapsed, the same status: memory only, once this node's lease is confirmed alive
     // (as it is, but for an etcd that stopped answering: then a keep-alive first, and a 503 without one).
-    if (known && known.ttl === ttl && this.#held.dueAt(name) !== undefined && known.status === report.status && known.note === report.note) {
+    if (known && this.#holds(name, ttl, report)) {
       const mine = this.#nodeLeases.confirmed(ttl) ?? (await withinRenewalTimeout(this.#nodeLeases.lease(ttl, RENEWAL_TIMEOUT_MS), this.#etcd.name));
       if (mine === known.id) {
         this.#held.hold(name, Date.now() + ttl * 1000);
@@ -190,6 +196,17 @@ export class EtcdStore implements Store, ReplicatedStore {
     // key and holds it from now on, if the instance is still registered. Within the bound a
     // heartbeat's answer has: a write etcd takes later still only keeps the instance alive longer.
     return withinRenewalTimeout(this.#takeOver(name, ttl, report), this.#etcd.name);
+  }
+
+  /** This node holds the lease of `name`, not lapsed, for `ttl`, at the status `report` says. */
+  #holds(name: string, ttl: number, report: { status: ReportedStatus; note: string }): boolean {
+    const known = this.#mirror.leases.get(name);
+    return known !== undefined && known.ttl === ttl && this.#held.dueAt(name) !== undefined && known.status === report.status && known.note === report.note;
+  }
+
+  /** The same, with this node's lease for `ttl` confirmed alive now. */
+  #holdsAlive(name: string, ttl: number, report: { status: ReportedStatus; note: string }): boolean {
+    return this.#holds(name, ttl, report) && this.#mirror.leases.get(name)!.id === this.#nodeLeases.confirmed(ttl);
   }
 
   leaseRemaining(service: string, id: string): number | undefined {
