@@ -5,8 +5,9 @@
 //  - registrations/s (new instances, and registering known ones again) and heartbeats/s (autocannon,
 //    CONNECTIONS connections) through one node, through all nodes at once, and through the embedded
 //    node, with the clustered/embedded ratio of the same round; the share of answers that were not
-//    2xx; and how many etcd writes the heartbeats cost (etcd's revision before and after: a keep-alive
-//    is not a write) and how many etcd revisions (transactions) the registrations took;
+//    2xx; and how many etcd writes the heartbeats cost (etcd's revision before and after, and the
+//    lease keys written, counted on a watch) and how many etcd revisions (transactions) the
+//    registrations took;
 //  - cross-node propagation: PROPAGATION_SAMPLES registrations on node 0, each timed from its HTTP 200
 //    until node 1 answers it over DNS (polled over UDP as fast as answers come back);
 //  - DNS qps (dnsperf) on a clustered node and on the embedded node, ROUNDS rounds alternating.
@@ -66,8 +67,10 @@ async function load(name: string, urls: string[], kind: Kind, version: number): 
           {
             method: 'PUT',
             setupRequest: (request) => {
-              // Each node gets its own share of the instances, so nodes never write the same key at once.
-              const i = (node + urls.length * sent++) % INSTANCES;
+              // Each node gets its own share of the instances (node, node + nodes, …), so nodes never write
+              // the same key at once, and a heartbeat client keeps to one node, as real ones do.
+              const share = Math.floor(INSTANCES / urls.length);
+              const i = node + urls.length * (sent++ % share);
               if (kind === 'register-new') {
                 // An instance never registered before: a new lease and two new keys.
                 return { ...request, path: `/v1/services/new-${sent % SERVICES}/instances/n${version}-${node}-${sent}`, headers: { 'content-type': 'application/json' }, body: body(i, version) };
@@ -206,6 +209,11 @@ async function main(): Promise<void> {
     ['autocannon', process.pid],
   ];
   const cpu: Record<string, string[]> = {};
+  // Lease keys written while heartbeats run, counted on a watch (open only then: it is one more
+  // watcher for etcd to feed): a heartbeat through the node holding the lease writes nothing; the
+  // first one through another node moves the lease there (one write).
+  let leaseKeyWrites = 0;
+  const leaseWritesPerHeartbeat: Record<string, number[]> = {};
   const etcdWritesPerHeartbeat: number[] = [];
   const registrationsPerRevision: number[] = [];
   const ratios: Record<string, number[]> = {};
@@ -232,11 +240,18 @@ async function main(): Promise<void> {
     (ratios['register again'] ??= []).push(clusteredAgain / embeddedAgain);
     await measure(`register again: all ${NODES} clustered nodes`, urls, 'register');
     const embeddedBeat = await measure('heartbeat: embedded node', [embedded.url], 'heartbeat');
+    const leaseWatch = await client.watch().prefix('/signpost/leases/').create();
+    leaseWatch.on('put', () => leaseKeyWrites++);
     before = await etcdRevision(client);
+    let writesBefore = leaseKeyWrites;
     const one = await measure('heartbeat: one clustered node', [urls[0]], 'heartbeat');
     etcdWritesPerHeartbeat.push(((await etcdRevision(client)) - before) / (one * DURATION));
+    (leaseWritesPerHeartbeat['one node'] ??= []).push((leaseKeyWrites - writesBefore) / (one * DURATION));
     (ratios['heartbeat, one node'] ??= []).push(one / embeddedBeat);
-    await measure(`heartbeat: all ${NODES} clustered nodes`, urls, 'heartbeat');
+    writesBefore = leaseKeyWrites;
+    const all = await measure(`heartbeat: all ${NODES} clustered nodes`, urls, 'heartbeat');
+    (leaseWritesPerHeartbeat[`all ${NODES} nodes`] ??= []).push((leaseKeyWrites - writesBefore) / (all * DURATION));
+    await leaseWatch.cancel();
   }
   const share = (name: string) => {
     const tally = answers[name];
@@ -293,13 +308,15 @@ async function main(): Promise<void> {
     '',
     `Refused under load (counted out of the rates above): ${refused.length ? refused.join('; ') : 'none'}. Refused while registering the ${INSTANCES.toLocaleString('en-US')} instances first, 200 at a time, then retried: ${setupRefusals}.`,
     '',
-    `New registrations per etcd revision (one transaction is one revision): ${registrationsPerRevision.map((v) => v.toFixed(1)).join(', ')}. etcd writes per clustered heartbeat: ${etcdWritesPerHeartbeat.map((v) => v.toFixed(4)).join(', ')} (etcd revision delta / heartbeats answered): a heartbeat whose status did not change is a lease keep-alive on the node's one keep-alive stream, renewals of one event-loop turn sent together; not a raft write.`,
+    `New registrations per etcd revision (one transaction is one revision): ${registrationsPerRevision.map((v) => v.toFixed(1)).join(', ')}. etcd revisions per clustered heartbeat through one node: ${etcdWritesPerHeartbeat.map((v) => v.toFixed(4)).join(', ')}. Lease keys written per heartbeat (counted on a watch): ${Object.entries(leaseWritesPerHeartbeat)
+      .map(([name, values]) => `${name} ${values.map((v) => v.toFixed(4)).join(', ')}`)
+      .join('; ')}. A heartbeat through the node holding the instance's lease is answered from that node's memory (no etcd call; the node keeps one etcd lease per ttl alive, 4 keep-alives a second); the first heartbeat through another node moves the lease there, one write (batched, one transaction per event-loop turn). Each load above starts with instances held by the node that last registered or heartbeated them, so part of its heartbeats move leases once.`,
     '',
     `What an etcd operation costs a node in CPU (etcd3 and grpc-js in one process, 64 at a time, ${COST_SAMPLES.toLocaleString('en-US')} each): ${Object.entries(costs)
       .map(([name, micros]) => `${name} ${Math.round(micros)} µs`)
       .join(', ')}.`,
     '',
-    'What bounds clustered registrations here: CPU. The machine has 2 cores for etcd, three Signpost nodes, the embedded node and autocannon (the CPU lines above), and is shared with other work. Beyond what an embedded registration costs, a new clustered one pays a lease grant (its own gRPC call and raft write: etcd has no batched grant), a keep-alive for the lease it takes, its share of a batched transaction, and the echo of its own write on the watch, while the other two nodes each apply it from their watch. Registering a known instance again skips the grant. Heartbeats are a keep-alive each, no raft write. One lease per (node, ttl) would remove the grant but give up per-instance expiry in etcd (README, "One lease per instance").',
+    'What a clustered registration costs beyond an embedded one: no lease grant (the lease key is bound to the lease its node keeps for that ttl, granted once; the grant above is what each new instance paid when it had a lease of its own), its share of a batched transaction, the echo of its own write on the watch, and the other two nodes each applying it from their watch. etcd, three Signpost nodes, the embedded node and autocannon share the machine\'s 2 cores (the CPU lines above), with other work.',
     '',
     `Cross-node propagation, ${PROPAGATION_SAMPLES} registrations on node 0, from the HTTP 200 until node 1 answers over DNS (polled back to back over UDP): p50 ${p(50)} ms, p99 ${p(99)} ms, max ${p(100)} ms.`,
     '',

@@ -1,7 +1,9 @@
 // Heartbeats through any node of a cluster, on a real etcd with real Signpost processes: an instance
 // registered on A and heartbeated on B once a second stays in DNS on both for as long as it beats,
-// and leaves both within ttl + 2 s once it stops; a renewal etcd does not answer is a quick 503,
-// and the next heartbeat works.
+// and leaves both within ttl + 2 s once it stops; so does one beating through each node in turn; an
+// etcd that does not answer makes heartbeats a quick 503 through the node holding the lease and
+// through another, and the next heartbeat works; the holder killed, its instances lapse elsewhere
+// unless their heartbeats move to another node.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +28,7 @@ const put = (url: string, path: string, body?: unknown) =>
     signal: AbortSignal.timeout(15_000),
   });
 
-const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 describe('heartbeats through another node', () => {
   let etcd: EtcdCluster;
@@ -41,13 +43,21 @@ describe('heartbeats through another node', () => {
     await etcd?.close();
   });
 
-  async function twoNodes(): Promise<[SignpostProcess, SignpostProcess]> {
+  /** `count` nodes on a fresh prefix, named node-0, node-1, … */
+  async function cluster(count: number): Promise<SignpostProcess[]> {
     const prefix = freshPrefix();
     const args = ['--dns', '127.0.0.1:0', '--http', '127.0.0.1:0', '--store', etcd.storeUrl, '--etcd-prefix', prefix, '--no-recursion', '--grace-period', '60'];
-    const a = await spawnSignpost(args);
-    processes.push(a);
-    const b = await spawnSignpost(args);
-    processes.push(b);
+    const nodes: SignpostProcess[] = [];
+    for (let n = 0; n < count; n++) {
+      const node = await spawnSignpost([...args, '--node-name', `node-${n}`]);
+      processes.push(node);
+      nodes.push(node);
+    }
+    return nodes;
+  }
+
+  async function twoNodes(): Promise<[SignpostProcess, SignpostProcess]> {
+    const [a, b] = await cluster(2);
     return [a, b];
   }
 
@@ -80,30 +90,96 @@ describe('heartbeats through another node', () => {
     }
   }, 90_000);
 
-  it('a renewal etcd does not answer is a 503 within a second, and the next heartbeat works', async () => {
+  it('etcd frozen: heartbeats through the holder and through another node get 503 within a second, and work again once etcd answers', async () => {
     const [a, b] = await twoNodes();
     expect((await put(a.url, '/v1/services/pause/instances/p1', { address: '127.0.4.2', port: 80, ttl: 10 })).status).toBe(200);
     await eventually(async () => ((await dig(b.dnsPort, 'pause.service.local')).length === 1 ? true : undefined), 5_000, 'B to answer for it');
-    expect((await put(b.url, '/v1/services/pause/instances/p1/heartbeat')).status).toBe(200);
-    // etcd stops answering (frozen, its connections open): the renewal gets no answer.
+    // A registered it, so A holds its lease: a heartbeat there is answered from memory.
+    expect((await put(a.url, '/v1/services/pause/instances/p1/heartbeat')).status).toBe(200);
+    // etcd stops answering (frozen, its connections open).
     const member = etcd.members[0];
     process.kill(member.child!.pid!, 'SIGSTOP');
-    let refused: Response;
-    const asked = Date.now();
+    const heartbeat = async (url: string) => {
+      const asked = Date.now();
+      const response = await put(url, '/v1/services/pause/instances/p1/heartbeat');
+      return { status: response.status, message: ((await response.json()) as { message?: string }).message ?? '', waited: Date.now() - asked };
+    };
+    let throughB: Awaited<ReturnType<typeof heartbeat>>;
+    let throughA: Awaited<ReturnType<typeof heartbeat>>;
     try {
-      refused = await put(b.url, '/v1/services/pause/instances/p1/heartbeat');
+      // Through B: a write that takes the lease over, which etcd does not answer.
+      throughB = await heartbeat(b.url);
+      // Through A, the holder: answered 200 while its lease was confirmed alive within the last second
+      // (it then outlives a ttl from now, even if A died); refused once it cannot confirm it.
+      throughA = await eventually(async () => {
+        const answer = await heartbeat(a.url);
+        expect(answer.status === 200 || answer.status === 503, answer.message).toBe(true);
+        expect(answer.waited).toBeLessThan(1_000);
+        return answer.status === 503 ? answer : undefined;
+      }, 5_000, 'the holder to refuse a heartbeat');
     } finally {
       process.kill(member.child!.pid!, 'SIGCONT');
     }
-    const waited = Date.now() - asked;
-    expect(refused.status).toBe(503);
-    expect((await refused.json()).message).toMatch(/etcd .*(no answer|unavailable)/);
-    // The bound the issue sets for a heartbeat: answered, 200 or 503, within a second.
-    expect(waited).toBeLessThan(1_000);
-    // etcd answers again: the client's next heartbeat, a second later as it keeps its schedule, renews through the same node.
-    await tick(1_000 - waited);
-    const next = await put(b.url, '/v1/services/pause/instances/p1/heartbeat');
-    expect(next.status, await next.text()).toBe(200);
+    for (const refused of [throughB, throughA]) {
+      expect(refused.status).toBe(503);
+      expect(refused.message).toMatch(/etcd .*(no answer|unavailable)/);
+      // The bound the issue sets for a heartbeat: answered, 200 or 503, within a second.
+      expect(refused.waited).toBeLessThan(1_000);
+    }
+    // etcd answers again: the client's next heartbeats, a second later as it keeps its schedule, renew through either node.
+    await tick(1_000);
+    for (const url of [a.url, b.url, a.url]) {
+      const next = await put(url, '/v1/services/pause/instances/p1/heartbeat');
+      expect(next.status, await next.text()).toBe(200);
+    }
     expect(await dig(a.dnsPort, 'pause.service.local')).toEqual(['127.0.4.2']);
+    expect(await dig(b.dnsPort, 'pause.service.local')).toEqual(['127.0.4.2']);
+  }, 60_000);
+
+  it('heartbeats alternating between three nodes keep the instance alive on all of them; stopped: gone from all within ttl + 2 s', async () => {
+    const nodes = await cluster(3);
+    const ttl = 2;
+    expect((await put(nodes[0].url, '/v1/services/turns/instances/t1', { address: '127.0.4.3', port: 80, ttl })).status).toBe(200);
+    await Promise.all(nodes.map((node) => eventually(async () => ((await dig(node.dnsPort, 'turns.service.local')).length === 1 ? true : undefined), 5_000, 'every node to answer for it')));
+    // Each heartbeat through the next node: each moves the lease to the node that took it.
+    for (let beat = 0; beat < 12; beat++) {
+      const next = Date.now() + 700;
+      const answer = await put(nodes[beat % 3].url, '/v1/services/turns/instances/t1/heartbeat');
+      expect(answer.status, `heartbeat ${beat + 1}: ${await answer.text()}`).toBe(200);
+      const seen = await Promise.all(nodes.map((node) => dig(node.dnsPort, 'turns.service.local')));
+      expect({ beat, seen }).toEqual({ beat, seen: [['127.0.4.3'], ['127.0.4.3'], ['127.0.4.3']] });
+      await tick(next - Date.now());
+    }
+    const stopped = Date.now();
+    await Promise.all(
+      nodes.map((node) => eventually(async () => ((await dig(node.dnsPort, 'turns.service.local')).length === 0 ? true : undefined), (ttl + 2) * 1000 - (Date.now() - stopped), 'it to leave DNS')),
+    );
+  }, 60_000);
+
+  it('the holder killed (SIGKILL): its instances leave DNS on the others within ttl + 2 s, except one heartbeated through another node, which stays', async () => {
+    const [holder, b, c] = await cluster(3);
+    const ttl = 3;
+    for (const [id, address] of [['kept', '127.0.4.4'], ['left', '127.0.4.5']]) {
+      expect((await put(holder.url, `/v1/services/${id}/instances/x`, { address, port: 80, ttl })).status).toBe(200);
+    }
+    for (const node of [b, c]) {
+      for (const name of ['kept', 'left']) await eventually(async () => ((await dig(node.dnsPort, `${name}.service.local`)).length === 1 ? true : undefined), 5_000, `${name} in DNS`);
+    }
+    await holder.stop('SIGKILL');
+    const killed = Date.now();
+    // `left`'s client is gone: it leaves DNS on B and C within ttl + 2 s of the kill.
+    const leftGone = Promise.all(
+      [b, c].map((node) => eventually(async () => ((await dig(node.dnsPort, 'left.service.local')).length === 0 ? true : undefined), (ttl + 2) * 1000 - (Date.now() - killed), 'left to leave DNS')),
+    );
+    leftGone.catch(() => {});
+    // `kept`'s client fails over to B and beats there once a second: it stays, on B and C, past that.
+    while (Date.now() - killed < (ttl + 2) * 1000 + 3_000) {
+      const next = Date.now() + 1_000;
+      const beat = await put(b.url, '/v1/services/kept/instances/x/heartbeat');
+      expect(beat.status, await beat.text()).toBe(200);
+      for (const node of [b, c]) expect(await dig(node.dnsPort, 'kept.service.local')).toEqual(['127.0.4.4']);
+      await tick(next - Date.now());
+    }
+    await leftGone;
   }, 60_000);
 });

@@ -67,8 +67,8 @@ describe('several nodes on one etcd', () => {
 
   it('a heartbeat on B keeps an instance registered through A alive; without heartbeats it leaves DNS everywhere', async () => {
     const prefix = freshPrefix();
-    const a = await node(etcd, prefix, { gracePeriod: 60 });
-    const b = await node(etcd, prefix, { gracePeriod: 60 });
+    const a = await node(etcd, prefix, { gracePeriod: 60, nodeName: 'node-a' });
+    const b = await node(etcd, prefix, { gracePeriod: 60, nodeName: 'node-b' });
     nodes.push(a, b);
     const started = Date.now();
     expect((await a.register('web', 'w1', { address: '127.0.0.21', port: 80, ttl: 2 })).status).toBe(200);
@@ -81,11 +81,14 @@ describe('several nodes on one etcd', () => {
     }
     expect(await addresses(a.dns.port, 'web.service.local')).toEqual(['127.0.0.21']);
     expect(await addresses(b.dns.port, 'web.service.local')).toEqual(['127.0.0.21']);
-    // A's API counts B's heartbeats too (it asks etcd how long the shared lease has left): the last
-    // one was under a second ago, long after the registration A took.
+    // B holds the lease since its first heartbeat took it over, and counts the heartbeats it takes
+    // without writing them: B's API has the last one (under a second ago); A's says B holds it.
+    const [seenByB] = (await (await fetch(`${b.url}/v1/services/web`)).json()).instances;
+    expect(Date.parse(seenByB.lastHeartbeatAt)).toBeGreaterThan(started + 4_000);
+    expect(Date.parse(seenByB.expiresAt)).toBeGreaterThan(Date.now());
+    expect(seenByB.leaseHolder).toBeNull();
     const [seenByA] = (await (await fetch(`${a.url}/v1/services/web`)).json()).instances;
-    expect(Date.parse(seenByA.lastHeartbeatAt)).toBeGreaterThan(started + 4_000);
-    expect(Date.parse(seenByA.expiresAt)).toBeGreaterThan(Date.now());
+    expect(seenByA.leaseHolder).toBe('node-b');
     // A status report through a heartbeat reaches the other node (it is a write, unlike a plain renewal).
     expect((await put(b.url, '/v1/services/web/instances/w1/heartbeat', { status: 'warning', note: 'slow disk' })).status).toBe(200);
     await eventually(() => (a.registry.get('web', 'w1')?.status === 'warning' ? true : undefined), 5_000, 'A to see warning');
@@ -184,7 +187,7 @@ describe('a watch whose revision was compacted', () => {
       await a.register('web', 'keep', { address: '127.0.3.1', port: 80, ttl: 60 });
       await a.register('web', 'gone', { address: '127.0.3.2', port: 80, ttl: 60 });
       // B reads its snapshot now, and starts watching from it only later, as a node whose watch broke would.
-      b = await EtcdStore.open(hosts, prefix);
+      b = await EtcdStore.open(hosts, prefix, 'test-node');
       expect((await b.load()).map((registration) => registration.id).sort()).toEqual(['gone', 'keep']);
       await a.register('web', 'new', { address: '127.0.3.3', port: 80, ttl: 60 });
       expect((await fetch(`${a.url}/v1/services/web/instances/gone`, { method: 'DELETE' })).status).toBe(204);

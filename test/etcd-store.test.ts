@@ -1,8 +1,9 @@
 // The etcd store on its own, against a real etcd member: two stores on one prefix play two nodes.
 // What one writes the other is told (a node may also hear of its own write when the watch is faster
 // than the write's reply; the registry applies changes idempotently); leases lapse
-// in etcd and both hear of it; heartbeats renew; settings travel; an unreachable etcd is a
-// StoreError, never a hang.
+// in etcd and both hear of it; heartbeats renew (through another node, a write that moves the
+// lease there, batched: a failed guard fails only its own); settings travel; an unreachable etcd is
+// a StoreError, never a hang.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError, type RemoteChange } from '../src/registry/store.ts';
 import type { Registration } from '../src/registry/types.ts';
@@ -28,8 +29,9 @@ function registration(id: string, fields: Partial<Registration> = {}): Registrat
 }
 
 /** A store following its prefix, with the changes it was told of and a way to await the next matching one. */
+let nodes = 0;
 async function node(prefix: string) {
-  const store = await EtcdStore.open(hosts, prefix);
+  const store = await EtcdStore.open(hosts, prefix, `node-${++nodes}`);
   await store.load();
   await store.loadSettings();
   const changes: RemoteChange[] = [];
@@ -74,7 +76,7 @@ describe('two nodes on one prefix', () => {
       await b.store.put(registration('two'));
       await a.next((change) => change.kind === 'put' && change.registration.id === 'two');
       // A third node reading the prefix now finds what is there.
-      const c = await EtcdStore.open(hosts, prefix);
+      const c = await EtcdStore.open(hosts, prefix, 'test-node');
       expect((await c.load()).map((row) => row.id)).toEqual(['two']);
       expect((await c.loadSettings()).get('web')).toEqual({ protectionThreshold: 0.5, warmup: 30 });
       await c.close();
@@ -84,13 +86,19 @@ describe('two nodes on one prefix', () => {
     }
   });
 
-  it('a heartbeat on either node renews the lease; a changed status reaches the other; an unknown instance is refused', async () => {
+  it('a heartbeat on either node renews the lease (a write once, when it moves the lease to that node); a changed status reaches the other; an unknown instance is refused', async () => {
     const prefix = freshPrefix();
     const a = await node(prefix);
     const b = await node(prefix);
     try {
       await a.store.put(registration('beat', { ttl: 5 }));
       await b.next(leaseOf('beat', 'passing'));
+      // A holds the lease (it registered it): a heartbeat there is memory only.
+      expect(await a.store.renew('web', 'beat', 5, { status: 'passing', note: '' })).toBe(true);
+      // The first heartbeat through B writes the lease key (B holds it from now on); A is told.
+      const revision = await b.store.renew('web', 'beat', 5, { status: 'passing', note: '' });
+      expect(revision).toBeGreaterThan(0);
+      await a.next((change) => change.kind === 'lease' && change.id === 'beat' && change.revision === revision);
       expect(await b.store.renew('web', 'beat', 5, { status: 'passing', note: '' })).toBe(true);
       // A changed status is written: the renewal resolves the revision it was written at.
       expect(await b.store.renew('web', 'beat', 5, { status: 'warning', note: 'slow' })).toBeGreaterThan(0);
@@ -102,6 +110,46 @@ describe('two nodes on one prefix', () => {
     }
   });
 
+  it('heartbeats through another node at the same moment share a transaction; one for an instance deregistered meanwhile fails alone', async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    try {
+      for (const id of ['stays', 'goes']) await a.store.put(registration(id, { ttl: 5 }));
+      await b.next(leaseOf('goes', 'passing'));
+      await a.store.delete('web', 'goes');
+      // Both take the lease over from A; etcd refuses the one whose instance is gone, and only that one.
+      const [stays, goes] = await Promise.all([b.store.renew('web', 'stays', 5, { status: 'passing', note: '' }), b.store.renew('web', 'goes', 5, { status: 'passing', note: '' })]);
+      expect(stays).toBeGreaterThan(0);
+      expect(goes).toBe(false);
+      await a.next((change) => change.kind === 'lease' && change.id === 'stays' && change.revision === stays);
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  });
+
+  it('registering again through the node holding the lease renews it as a heartbeat does; it lapses a ttl after the last', async () => {
+    const prefix = freshPrefix();
+    const a = await node(prefix);
+    const b = await node(prefix);
+    try {
+      await a.store.put(registration('again', { ttl: 2 }));
+      await b.next(leaseOf('again', 'passing'));
+      // Four times a ttl, a new port every half second: never expired on either node.
+      const started = Date.now();
+      for (let port = 9000; Date.now() - started < 8_000; port++) {
+        await a.store.put(registration('again', { ttl: 2, port }));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect([...a.changes, ...b.changes].filter(leaseOf('again', 'expired'))).toEqual([]);
+      await Promise.all([a.next(leaseOf('again', 'expired')), b.next(leaseOf('again', 'expired'))]);
+    } finally {
+      await a.store.close();
+      await b.store.close();
+    }
+  }, 20_000);
+
   it('a lease nobody renews lapses in etcd, and both nodes hear it expired', async () => {
     const prefix = freshPrefix();
     const a = await node(prefix);
@@ -110,7 +158,7 @@ describe('two nodes on one prefix', () => {
       await a.store.put(registration('lapse', { ttl: 2 }));
       await Promise.all([a.next(leaseOf('lapse', 'expired')), b.next(leaseOf('lapse', 'expired'))]);
       // The registration itself stays until someone deletes it (its grace period is the registry's).
-      const c = await EtcdStore.open(hosts, prefix);
+      const c = await EtcdStore.open(hosts, prefix, 'test-node');
       expect((await c.load()).map((row) => row.id)).toEqual(['lapse']);
       await c.close();
     } finally {
@@ -137,7 +185,7 @@ describe('two nodes on one prefix', () => {
 describe('an etcd that cannot be reached', () => {
   it('fails writes with a StoreError, says it is unavailable, and recovers when etcd is back', async () => {
     const cluster = await startEtcd(1);
-    const store = await EtcdStore.open(cluster.members.map((member) => member.endpoint), freshPrefix());
+    const store = await EtcdStore.open(cluster.members.map((member) => member.endpoint), freshPrefix(), 'test-node');
     store.follow(() => {});
     const transitions: boolean[] = [];
     store.onAvailability((up) => transitions.push(up));

@@ -75,6 +75,8 @@ export interface InstanceRecord {
   health: Record<string, { status: string; note: string; since: string }>;
   registeredAt: string;
   expiresAt: string | null;
+  /** In a cluster, the node holding the lease when it is not the node that answered (which then knows `expiresAt` only as of that node's last write); else null. */
+  leaseHolder?: string | null;
   index: number;
 }
 

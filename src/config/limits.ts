@@ -54,6 +54,15 @@ export const LIMITS = {
  */
 export const CHECK_OWNERSHIP = { shards: 64, leaseTtlSeconds: 3, lateTakeMs: 500 } as const;
 
+/**
+ * Heartbeat leases in a cluster (src/store/etcd/node-leases.ts): each node binds the lease keys of
+ * the instances it holds to one etcd lease per ttl, granted for the instances' ttl plus
+ * `marginSeconds` and kept alive every `keepAliveMs`. A heartbeat answered 200 promises a whole ttl
+ * even if the node dies right after: so the node answers one only while its lease was confirmed
+ * alive (a keep-alive etcd answered) within the last `marginSeconds`.
+ */
+export const HELD_LEASES = { marginSeconds: 1, keepAliveMs: 250 } as const;
+
 /** DNS transport sizes (RFC 1035, RFC 6891, and the 2020 DNS flag day's 1232-byte EDNS buffer). */
 export const DNS_LIMITS = {
   classicUdpBytes: 512,

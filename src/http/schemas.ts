@@ -184,6 +184,7 @@ export const instanceResponse = {
     registeredAt: { type: 'string', format: 'date-time' },
     expiresAt: { type: ['string', 'null'], format: 'date-time' },
     lastHeartbeatAt: { type: ['string', 'null'], format: 'date-time' },
+    leaseHolder: { type: ['string', 'null'] },
     warmingUp: {
       type: ['object', 'null'],
       properties: { since: { type: 'string', format: 'date-time' }, progress: { type: 'number' } },

@@ -31,6 +31,11 @@ export class LeaseClock<K> {
     return this.#due.has(key);
   }
 
+  /** When `key`'s lease lapses (epoch ms); undefined when it has none running. */
+  dueAt(key: K): number | undefined {
+    return this.#due.get(key);
+  }
+
   /** Sets `key`'s lease to lapse at `deadline` (epoch ms), replacing the one it had. */
   set(key: K, deadline: number): void {
     const previous = this.#due.get(key);

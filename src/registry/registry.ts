@@ -92,13 +92,17 @@ export class Registry extends RegistryState {
 
   /**
    * Brings the lease deadlines (`expiresAt`) of `service`'s instances up to date before they are shown.
-   * Only a shared store needs it: a heartbeat on another node renews the shared lease without telling
-   * this one. Memory is already exact otherwise.
+   * Only a shared store needs it: the node holding a lease counts heartbeats without telling the
+   * others. Memory is already exact otherwise.
    */
-  refreshLeases(service: string): Promise<void> {
+  refreshLeases(service: string): void {
     const instances = this.instances(service);
-    if (!this.#leaseDeadlines || !instances) return Promise.resolve();
-    return this.#leaseDeadlines.refresh(service, instances, (instance) => this.get(instance.service, instance.id) === instance);
+    if (this.#leaseDeadlines && instances) this.#leaseDeadlines.refresh(instances);
+  }
+
+  /** With a shared store, the node holding the instance's lease when it is not this one; null otherwise. */
+  leaseHeldElsewhere(instance: Instance): string | null {
+    return (instance.expiresAt !== null && this.#replicated?.leaseHeldElsewhere(instance.service, instance.id)) || null;
   }
 
   /** How far an instance is through its service's warm-up (0-1); null when it is not warming. */

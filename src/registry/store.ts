@@ -47,11 +47,16 @@ export interface ReplicatedStore {
    */
   renew(service: string, id: string, ttl: number, report: { status: ReportedStatus; note: string }): Promise<boolean | number>;
   /**
-   * Milliseconds left on the instance's lease as the store counts them (a renewal through any node
-   * counts); undefined when the store holds no live lease for it. Rejects with a StoreError if the
-   * store cannot be reached.
+   * Milliseconds left on the instance's lease as this node knows them: exact where the lease is held;
+   * elsewhere as of the last write to the store (see `leaseHeldElsewhere`). Undefined when the store
+   * holds no live lease for it, or it knows no time still ahead. From memory: no store round trip.
    */
-  leaseRemaining(service: string, id: string): Promise<number | undefined>;
+  leaseRemaining(service: string, id: string): number | undefined;
+  /**
+   * The node that holds the instance's lease when it is not this one (it counts heartbeats this node
+   * does not see: here the lease times are as of the last write to the store); undefined otherwise.
+   */
+  leaseHeldElsewhere(service: string, id: string): string | undefined;
   /** False while the store cannot be reached: the node answers from its last view (fail static). */
   readonly available: boolean;
   onAvailability(listener: (up: boolean) => void): () => void;

@@ -6,12 +6,12 @@ import { SqliteStore } from './sqlite.ts';
 import { StoreError, type Store } from '../registry/store.ts';
 
 /** The store `config.store` names (etcd over TLS with `tls`). Rejects with a StoreError `<path>: <reason>` if it cannot be opened. */
-export async function openStore(config: Pick<SignpostConfig, 'store' | 'dataDir' | 'etcdPrefix'>, tls?: EtcdTls): Promise<Store> {
+export async function openStore(config: Pick<SignpostConfig, 'store' | 'dataDir' | 'etcdPrefix' | 'nodeName'>, tls?: EtcdTls): Promise<Store> {
   const hosts = etcdHosts(config.store);
   if (hosts) {
     // Loaded only when asked for: the etcd client (gRPC) adds start-up time the embedded stores need not pay.
     const { EtcdStore } = await import('./etcd/store.ts');
-    return EtcdStore.open(hosts, config.etcdPrefix, tls);
+    return EtcdStore.open(hosts, config.etcdPrefix, config.nodeName, tls);
   }
   switch (config.store) {
     case 'sqlite':

@@ -7,6 +7,8 @@ import { noteOf, table } from './format.ts';
 function expiresIn(instance: InstanceRecord, now: number): string {
   if (instance.expiresAt === null) return '-';
   const seconds = Math.round((Date.parse(instance.expiresAt) - now) / 1000);
+  // Held by another node of a cluster, which counts the heartbeats it takes: this one knows a lower bound.
+  if (instance.leaseHolder) return seconds > 0 ? `>=${seconds}s on ${instance.leaseHolder}` : `on ${instance.leaseHolder}`;
   return seconds >= 0 ? `${seconds}s` : 'lapsed';
 }
 

@@ -44,6 +44,9 @@ export function instanceJson(instance: Instance, registry: Registry) {
     expiresAt: instance.expiresAt === null ? null : iso(instance.expiresAt),
     // A lease lasts one ttl from its last renewal.
     lastHeartbeatAt: instance.expiresAt === null ? null : iso(instance.expiresAt - instance.ttl * 1000),
+    // In a cluster, another node may hold the lease: it counts the heartbeats it takes without writing
+    // them, so here the two times above are as of its last write, and it has the exact ones.
+    leaseHolder: registry.leaseHeldElsewhere(instance),
     warmingUp: warmingSince === null || progress === null ? null : { since: iso(warmingSince), progress },
   };
 }
@@ -65,8 +68,8 @@ export async function instanceRoutes(app: FastifyInstance, { registry }: { regis
     { schema: { params: instanceParams, response: { 200: instanceResponse, 404: errorResponse } } },
     async (request, reply) => {
       const params = lowerCase(request.params);
-      // In a cluster, `expiresAt` as the shared lease has it (a heartbeat may have reached another node).
-      await registry.refreshLeases(params.service);
+      // In a cluster, `expiresAt` as this node knows it (exact where the lease is held: a heartbeat may have reached another node).
+      registry.refreshLeases(params.service);
       reply.header(INDEX_HEADER, registry.serviceIndex(params.service));
       const instance = registry.get(params.service, params.id);
       if (!instance) throw notRegistered(params);

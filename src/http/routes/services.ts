@@ -75,7 +75,7 @@ export async function serviceRoutes(app: FastifyInstance, { registry, watches, a
           watches.release();
         }
       }
-      await registry.refreshLeases(name);
+      registry.refreshLeases(name);
       const current = registry.serviceIndex(name);
       reply.header(INDEX_HEADER, current);
       // As long as DNS lets resolvers keep the answer: clients that resolve over HTTP cache it as long.

@@ -1,7 +1,9 @@
 // Where each fact lives in etcd, under the store's prefix (--etcd-prefix, default /signpost/):
 //   instances/<service>/<id>  the registration JSON; no lease: it lives until deleted
-//   leases/<service>/<id>     {"status","note"} of the last heartbeat, bound to an etcd lease of the
-//                             instance's ttl; etcd deletes it when the lease lapses
+//   leases/<service>/<id>     {"status","note","holder","deadline"}: the last reported status, the
+//                             node holding the instance's lease and the deadline when written, bound
+//                             to that node's etcd lease for the instance's ttl (node-leases.ts); the
+//                             holder deletes it when the deadline passes, etcd when the node's lease lapses
 //   settings/<service>        the service's settings JSON
 //   checks/<service>/<id>     {"status","note","since","fingerprint"}: an active check's last result,
 //                             written by the node that runs it (check-results.ts); no lease

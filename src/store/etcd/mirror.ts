@@ -8,11 +8,25 @@ import type { Registration, ReportedStatus, ServiceSettings } from '../../regist
 import { splitName, type EtcdKeys } from './keys.ts';
 
 export interface LeaseState {
-  /** etcd lease id (decimal string), '0' when unknown. */
+  /** etcd lease id (decimal string) the lease key is bound to: its holder's lease for the ttl. */
   id: string;
   status: ReportedStatus;
   note: string;
   ttl: number;
+  /** The node holding it (its --node-name), as the lease key says. */
+  holder: string;
+  /** Epoch ms a ttl after the lease key was written: the instance lives at least until then. */
+  deadline: number;
+  /** The lease key's mod revision: an expiry deletes it only if nobody wrote it since. */
+  revision: number;
+}
+
+/** The value of a lease key. */
+export interface LeaseValue {
+  status: ReportedStatus;
+  note: string;
+  holder: string;
+  deadline: number;
 }
 
 /** Own-write revisions are forgotten in bulk past this many (deletes of absent keys bring no event to clear them). */
@@ -28,6 +42,8 @@ export class EtcdMirror {
   readonly #written = new Map<string, number>();
   /** Where changes go; set by `follow`. */
   apply: (change: RemoteChange) => void = () => {};
+  /** Told of every lease key another node wrote (or etcd, or anyone, deleted: `undefined`). */
+  leaseChanged: (name: string, lease: LeaseState | undefined) => void = () => {};
   /** Keys of the kinds this file does not read (active checks: check-results.ts), handed over as they come. */
   otherKey: (type: 'Put' | 'Delete', kv: IKeyValue) => RemoteChange | undefined = () => undefined;
   /** The last revision the watch delivered. */
@@ -90,6 +106,7 @@ export class EtcdMirror {
         this.apply({ kind: 'delete', service: registration.service, id: registration.id, revision });
       } else if (isLeased(registration) && !seenLeases.has(name)) {
         this.leases.delete(name);
+        this.leaseChanged(name, undefined);
         this.apply({ kind: 'lease', service: registration.service, id: registration.id, status: 'expired', note: '', revision });
       }
     }
@@ -123,6 +140,7 @@ export class EtcdMirror {
       if (type === 'Put') this.#applyLeaseKey(lease, kv);
       else {
         this.leases.delete(lease);
+        this.leaseChanged(lease, undefined);
         const [service, id] = splitName(lease);
         this.apply({ kind: 'lease', service, id, status: 'expired', note: '', revision });
       }
@@ -147,10 +165,12 @@ export class EtcdMirror {
   }
 
   #applyLeaseKey(name: string, kv: IKeyValue): void {
-    const { status, note } = JSON.parse(kv.value.toString()) as { status: ReportedStatus; note: string };
+    const { status, note, holder = '', deadline = 0 } = JSON.parse(kv.value.toString()) as Partial<LeaseValue> & Pick<LeaseValue, 'status' | 'note'>;
     const [service, id] = splitName(name);
     const ttl = this.registrations.get(name)?.ttl ?? 0;
-    this.leases.set(name, { id: kv.lease, status, note, ttl });
+    const lease = { id: kv.lease, status, note, ttl, holder, deadline, revision: Number(kv.mod_revision) };
+    this.leases.set(name, lease);
+    this.leaseChanged(name, lease);
     this.apply({ kind: 'lease', service, id, status, note, revision: Number(kv.mod_revision) });
   }
 }

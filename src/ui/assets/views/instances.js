@@ -57,6 +57,8 @@ function lease(instance, now) {
   // An active check with no heartbeat yet, or ttl 0 (registered until deregistered).
   if (!instance.expiresAt) return html`<span class="muted">${instance.check ? 'no lease: active check' : 'no lease (ttl 0)'}</span>`;
   const left = Date.parse(instance.expiresAt) - now;
+  // Held by another node of the cluster: it counts the heartbeats it takes, this node knows only its last write.
+  if (instance.leaseHolder) return html`<span class="muted">held by ${instance.leaseHolder}${left > 0 ? `, at least ${duration(left)} left` : ''}</span>`;
   return left > 0
     ? html`<span class="countdown">expires in ${duration(left)}</span> <span class="muted">(ttl ${instance.ttl} s)</span>`
     : html`<span class="bad">lapsed ${duration(-left)} ago</span>`;
