@@ -6,10 +6,9 @@
 import { openSync } from 'node:fs';
 import pino from 'pino';
 import { Zone } from '../src/dns/zone/zone.ts';
-import { instanceJson } from '../src/http/routes/instances.ts';
+import { watchEventBody } from '../src/http/routes/watch.ts';
 import { Registry } from '../src/registry/registry.ts';
 import type { Store } from '../src/registry/store.ts';
-import type { RegistryEvent } from '../src/registry/types.ts';
 import { WatchHub } from '../src/watch/hub.ts';
 
 const N = Number(process.argv[2] ?? 100_000);
@@ -29,7 +28,7 @@ async function storm(setup: 'registry and zone' | '+ watch hub' | '+ watch hub +
     new WatchHub(registry, {
       maxWatches: 4096,
       historySize: 10_000,
-      serialise: (event: RegistryEvent) => (event.type === 'settings' ? event : { type: event.type, index: event.index, instance: instanceJson(event.instance, registry) }),
+      body: (event) => watchEventBody(event, registry),
     });
   }
   if (setup === '+ watch hub + log line') {

@@ -13,7 +13,7 @@ import { startDnsServer, type DnsServer } from './dns/server.ts';
 import { Zone } from './dns/zone/zone.ts';
 import { HealthChecker } from './health/checks.ts';
 import { buildHttpApp } from './http/app.ts';
-import { instanceJson } from './http/routes/instances.ts';
+import { watchEventBody } from './http/routes/watch.ts';
 import { loadTokenFile, type TokenSet } from './http/tokens.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { serverStatus } from './metrics/status.ts';
@@ -85,7 +85,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   const watches = new WatchHub(registry, {
     maxWatches: config.maxWatches,
     historySize: config.watchHistory,
-    serialise: (event) => serialiseEvent(event, registry),
+    body: (event) => watchEventBody(event, registry),
   });
 
   const zone = new Zone(registry, { domain: config.domain, ttl: config.dnsTtl, nameServerAddress: config.dns.host });
@@ -254,19 +254,4 @@ function logEvent(log: Logger, event: RegistryEvent): void {
   if (event.type === 'register') log.info({ service, id, address, port, replaced: event.replaced }, 'registered');
   else if (event.type === 'deregister') log.info({ service, id, reason: event.reason }, 'deregistered');
   else log.info({ service, id, status: event.instance.status, previous: event.previous }, 'health changed');
-}
-
-/** The JSON body of a watch event: what happened, and the instance (or settings) as it was then. */
-function serialiseEvent(event: RegistryEvent, registry: Registry) {
-  if (event.type === 'settings') return { type: event.type, index: event.index, service: event.service, settings: event.settings };
-  const { service, id } = event.instance;
-  return {
-    type: event.type,
-    index: event.index,
-    service,
-    id,
-    ...(event.type === 'deregister' ? { reason: event.reason } : {}),
-    ...(event.type === 'health' ? { previous: event.previous } : {}),
-    instance: instanceJson(event.instance, registry),
-  };
 }
