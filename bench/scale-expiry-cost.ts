@@ -1,11 +1,12 @@
 // What one expiry costs, and which part of it: N leases lapse together in one process (fake-free:
 // real timers, ttl 1 s), first with only the registry and the DNS zone listening, then with the
-// watch hub (every event serialised for event streams, as the server wires it), then also with a
-// log line per event (pino to /dev/null, the server's default level). Prints the process's CPU time
+// watch hub (every event kept for event streams, as the server wires it), then also with the
+// server's event log (pino to /dev/null, the server's default level). Prints the process's CPU time
 // from the first lapse to the last, per expiry, for each. Run: node bench/scale-expiry-cost.ts [N]
 import { openSync } from 'node:fs';
 import pino from 'pino';
 import { Zone } from '../src/dns/zone/zone.ts';
+import { EventLog } from '../src/event-log.ts';
 import { watchEventBody } from '../src/http/routes/watch.ts';
 import { Registry } from '../src/registry/registry.ts';
 import type { Store } from '../src/registry/store.ts';
@@ -21,7 +22,7 @@ const nothingKept: Store = {
   close: async () => {},
 };
 
-async function storm(setup: 'registry and zone' | '+ watch hub' | '+ watch hub + log line'): Promise<number> {
+async function storm(setup: 'registry and zone' | '+ watch hub' | '+ watch hub + event log'): Promise<number> {
   const registry = new Registry(nothingKept, { gracePeriod: 3600, onlyPassing: false });
   new Zone(registry, { domain: 'local', ttl: 5 });
   if (setup !== 'registry and zone') {
@@ -31,11 +32,9 @@ async function storm(setup: 'registry and zone' | '+ watch hub' | '+ watch hub +
       body: (event) => watchEventBody(event, registry),
     });
   }
-  if (setup === '+ watch hub + log line') {
-    const log = pino({ level: 'info' }, pino.destination({ fd: openSync('/dev/null', 'w'), sync: false }));
-    registry.onEvent((event) => {
-      if (event.type !== 'settings') log.info({ service: event.instance.service, id: event.instance.id, status: event.instance.status }, 'health changed');
-    });
+  if (setup === '+ watch hub + event log') {
+    const eventLog = new EventLog(pino({ level: 'info' }, pino.destination({ fd: openSync('/dev/null', 'w'), sync: false })));
+    registry.onEvent((event) => eventLog.event(event));
   }
   let lapsed = 0;
   let first = process.cpuUsage();
@@ -62,6 +61,6 @@ async function storm(setup: 'registry and zone' | '+ watch hub' | '+ watch hub +
   return (ms * 1000) / N;
 }
 
-for (const setup of ['registry and zone', '+ watch hub', '+ watch hub + log line'] as const) {
+for (const setup of ['registry and zone', '+ watch hub', '+ watch hub + event log'] as const) {
   console.log(`${setup}: ${(await storm(setup)).toFixed(2)} µs per expiry (${N.toLocaleString('en')} lapsing together)`);
 }
