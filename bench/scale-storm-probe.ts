@@ -3,7 +3,7 @@
 // names) one after another, over one TCP connection (every address fits), for SECONDS s, and prints
 // as JSON, per address seen, the last answer that held it and the first one after that which did not
 // (when each was asked and received, epoch ms), the answers counted, and the median time between two
-// answers for the same service (how finely a departure is placed).
+// answers for the same service (how finely a departure is placed), and every answer's [asked, ms taken].
 // Run by bench/scale.ts: node bench/scale-storm-probe.ts PORT SECONDS SERVICES
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
@@ -51,6 +51,7 @@ const seen = new Map<string, Seen>();
 const lastAnswerOf = new Map<string, number>();
 const gaps: number[] = [];
 let answers = 0;
+const timings: Array<[number, number]> = [];
 const socket = net.connect(port, '127.0.0.1');
 await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
 let pending = Buffer.alloc(0);
@@ -74,6 +75,7 @@ for (let n = 0; Date.now() < until; n++) {
   });
   const received = epochMs();
   answers++;
+  timings.push([Math.round(asked), Math.round((received - asked) * 100) / 100]);
   const previous = lastAnswerOf.get(service);
   if (previous !== undefined) gaps.push(received - previous);
   lastAnswerOf.set(service, received);
@@ -88,4 +90,4 @@ for (let n = 0; Date.now() < until; n++) {
 }
 socket.destroy();
 gaps.sort((a, b) => a - b);
-console.log(JSON.stringify({ answers, gapP50: gaps[Math.floor(gaps.length / 2)] ?? null, seen: Object.fromEntries(seen) }));
+console.log(JSON.stringify({ answers, gapP50: gaps[Math.floor(gaps.length / 2)] ?? null, timings, seen: Object.fromEntries(seen) }));
