@@ -159,3 +159,30 @@ it('a one-instance change to a large service updates its records in place, not t
   expect(after.reverse - before.reverse).toBeLessThanOrEqual(2 * 6);
   expect(after.parents - before.parents).toBeLessThanOrEqual(2 * 4);
 });
+
+it('a lease deadline passing before its lapse is handed out rebuilds its own service only, and one renewed in time nothing', async () => {
+  vi.useFakeTimers();
+  await registerAll();
+  await registry.register(registration('svc7', 'renewed', { address: '192.0.2.7', ttl: 10 }));
+  await registry.register(registration('svc8', 'lapses', { address: '192.0.2.8', ttl: 10 }));
+  useEveryIndex();
+  expect(ask('svc7.service.local', 'SRV').answers).toHaveLength(PER_SERVICE + 1);
+  expect(ask('svc8.service.local', 'SRV').answers).toHaveLength(PER_SERVICE + 1);
+  const before = counters();
+
+  // The clock moves past both deadlines without the lease timers running: lapses due, not handed out yet.
+  vi.setSystemTime(Date.now() + 5000);
+  await registry.heartbeat('svc7', 'renewed');
+  vi.setSystemTime(Date.now() + 6000);
+  const targets = (service: string) => ask(`${service}.service.local`, 'SRV').answers.map((record) => record.target);
+  expect(targets('svc8')).toHaveLength(PER_SERVICE);
+  expect(targets('svc8')).not.toContain('lapses.svc8.instance.local');
+  expect(targets('svc7')).toContain('renewed.svc7.instance.local');
+  expect(ask('8.2.0.192.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  expect(ask('7.2.0.192.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['renewed.svc7.instance.local']);
+  useEveryIndex();
+  expect(registry.get('svc8', 'lapses')?.status).toBe('passing');
+
+  // svc8 rebuilt without what lapsed; svc7 re-read (its instance renewed), not rebuilt.
+  expect(counters().built - before.built).toBe(PER_SERVICE);
+});
