@@ -442,7 +442,9 @@ async function main(): Promise<void> {
           markdownTable(['', ''], largeRowsNow),
           '',
           `An expiry storm: 100,000 instances (1,000 services × 100, ttl ${40} s) restored at start-up, so their leases lapse within the same second or two; ` +
-            'dnsperf asks for 200 other services (no lease) before (5 s) and across it (11 s, from 8 s before the last lease lapses):',
+            'dnsperf asks for 200 other services (no lease) before (5 s) and across it (11 s, from 8 s before the last lease lapses), ' +
+            `while a client of its own (bench/scale-storm-probe.ts) asks for ${PROBED.length} of the stormed services over and over across it, over TCP: ` +
+            'an instance left DNS between the last answer that held it (asked) and the first that did not (received):',
           '',
           markdownTable(['', ''], stormTable),
           '',
