@@ -314,7 +314,7 @@ export abstract class RegistryState implements RegistryView {
     if (change.kind === 'delete') {
       this.remove(instance, instance.status === 'critical' ? 'critical' : 'request');
     } else if (isLeased(instance)) {
-      if (change.status === 'expired') this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now);
+      if (change.status === 'expired') this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now, true);
       else this.renew(instance, { status: change.status, note: change.note }, now);
     }
   }
