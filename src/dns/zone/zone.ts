@@ -34,6 +34,8 @@ interface ServiceSlot {
   /** When `records` were built (epoch ms), and the first lease deadline after that: they hold until then. */
   builtAt: number;
   validUntil: number;
+  /** The time this slot waits for in `Zone.#deadlines` (Infinity: none): a rebuild with the same deadline adds no second entry. */
+  queuedAt: number;
   /** The next slot in the same bucket of `Zone.#buckets`. */
   next: ServiceSlot | undefined;
 }
@@ -176,6 +178,7 @@ export class Zone {
     while (deadlines.next <= now) {
       const at = deadlines.next;
       const slot = deadlines.pop();
+      if (slot.queuedAt === at) slot.queuedAt = Infinity;
       // Rebuilt, dropped or re-dated since this was pushed.
       if (slot.validUntil !== at || slot.records === undefined || this.#services.get(slot.name) !== slot) continue;
       const next = this.#view.nextLeaseDeadline(slot.name, slot.builtAt);
@@ -186,7 +189,9 @@ export class Zone {
 
   #holdUntil(slot: ServiceSlot, validUntil: number): void {
     slot.validUntil = validUntil;
-    if (validUntil !== Infinity) this.#deadlines.push(validUntil, slot);
+    if (validUntil === Infinity || validUntil === slot.queuedAt) return;
+    this.#deadlines.push(validUntil, slot);
+    slot.queuedAt = validUntil;
   }
 
   /**
@@ -262,7 +267,7 @@ export class Zone {
 
   #addSlot(name: string): void {
     const bytes = Buffer.from(name, 'latin1');
-    const slot: ServiceSlot = { name, bytes, hash: hashFolded(bytes, 0, bytes.length), records: undefined, stale: null, builtAt: 0, validUntil: Infinity, next: undefined };
+    const slot: ServiceSlot = { name, bytes, hash: hashFolded(bytes, 0, bytes.length), records: undefined, stale: null, builtAt: 0, validUntil: Infinity, queuedAt: Infinity, next: undefined };
     this.#services.set(name, slot);
     this.#link(slot);
   }
