@@ -23,9 +23,10 @@ interface InstanceParams {
 type RegistrationBody = Omit<Registration, 'service' | 'id' | 'maintenance'>;
 
 /** What the API shows of an instance beside its fields: the registry's, or as they were at an event. */
-export interface InstanceWeights {
+export interface InstanceFigures {
   effectiveWeight(instance: Instance): number;
   warmupProgress(instance: Instance): number | null;
+  leaseHeldElsewhere(instance: Instance): string | null;
 }
 
 /**
@@ -33,7 +34,7 @@ export interface InstanceWeights {
  * registered one, when its lease was last renewed (a heartbeat, or the registration itself) and how
  * far it is through a warm-up.
  */
-export function instanceJson(instance: Instance, registry: InstanceWeights) {
+export function instanceJson(instance: Instance, registry: InstanceFigures) {
   const health: Record<string, { status: string; note: string; since: string }> = {};
   for (const [name, source] of Object.entries(instance.health) as Array<[string, HealthSource]>) {
     health[name] = { status: source.status, note: source.note, since: iso(source.since) };

@@ -20,7 +20,7 @@ export function watchEventBody(event: RegistryEvent, registry: Registry): () => 
   const live = event.instance;
   const { status, maintenance, expiresAt, warmingSince, index } = live;
   const health = { ...live.health };
-  const weights = { effectiveWeight: registry.effectiveWeight(live), warmupProgress: registry.warmupProgress(live) };
+  const figures = { effectiveWeight: registry.effectiveWeight(live), warmupProgress: registry.warmupProgress(live), leaseHolder: registry.leaseHeldElsewhere(live) };
   return () => {
     const instance: Instance = { ...live, status, maintenance, expiresAt, warmingSince, index, health };
     return {
@@ -30,7 +30,7 @@ export function watchEventBody(event: RegistryEvent, registry: Registry): () => 
       id: live.id,
       ...(event.type === 'deregister' ? { reason: event.reason } : {}),
       ...(event.type === 'health' ? { previous: event.previous } : {}),
-      instance: instanceJson(instance, { effectiveWeight: () => weights.effectiveWeight, warmupProgress: () => weights.warmupProgress }),
+      instance: instanceJson(instance, { effectiveWeight: () => figures.effectiveWeight, warmupProgress: () => figures.warmupProgress, leaseHeldElsewhere: () => figures.leaseHolder }),
     };
   };
 }
