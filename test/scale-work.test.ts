@@ -186,3 +186,28 @@ it('a lease deadline passing before its lapse is handed out rebuilds its own ser
   // svc8 rebuilt without what lapsed; svc7 re-read (its instance renewed), not rebuilt.
   expect(counters().built - before.built).toBe(PER_SERVICE);
 });
+
+it('a lease deadline passing before its lapse is handed out takes the instance out of a large (live) service too, one added in place included', async () => {
+  vi.useFakeTimers();
+  const LARGE = 300;
+  const writes: Promise<unknown>[] = [];
+  for (let k = 0; k < LARGE; k++) writes.push(registry.register(registration('big', `b${k}`, { address: `10.201.${k >> 8}.${k & 0xff}`, ttl: k === 7 ? 10 : 3600 })));
+  await Promise.all(writes);
+  expect(ask('big.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+  expect(ask('b7.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['10.201.0.7']);
+  expect(ask('7.0.201.10.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['b7.big.instance.local']);
+
+  // Added in place after the records were built, with a lease shorter than any they hold.
+  const start = Date.now();
+  await registry.register(registration('big', 'brief', { address: '192.0.2.44', ttl: 5 }));
+  expect(ask('brief.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['192.0.2.44']);
+  vi.setSystemTime(start + 5_000);
+  expect(ask('brief.big.instance.local', 'A').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  expect(ask('b7.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['10.201.0.7']);
+
+  vi.setSystemTime(start + 10_000);
+  expect(ask('b7.big.instance.local', 'A').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  expect(ask('7.0.201.10.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  expect(ask('b8.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['10.201.0.8']);
+  expect(registry.get('big', 'b7')?.status).toBe('passing');
+});
