@@ -21,6 +21,7 @@
 // SCALE_SIZES (default 1000,10000,100000,1000000), SCALE_SECONDS (dnsperf run, 5), SCALE_ROUNDS (3).
 //
 //   npm run bench:scale -- --only-large  part 3 alone, printed (not written: the section is one run)
+//   npm run bench:scale -- --only-storm  part 4 alone, printed (not written: the section is one run)
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,6 +57,7 @@ import {
   dig,
   digFacts,
   dnsperfOnce,
+  execFileAsync,
   latencyProbe,
   launchSignpost,
   populate,
@@ -72,6 +74,7 @@ const SECONDS = Number(process.env.SCALE_SECONDS ?? 5);
 const ROUNDS = Number(process.env.SCALE_ROUNDS ?? 3);
 const WRITE = process.argv.includes('--write');
 const ONLY_LARGE = process.argv.includes('--only-large');
+const ONLY_STORM = process.argv.includes('--only-storm');
 const SHAPES = [100, 1000];
 const load = { clients: 4, outstanding: 200, cpu: PINNED ? DNSPERF_CPU : undefined };
 
@@ -208,6 +211,22 @@ async function largeService() {
 
 // ---- 4. an expiry storm -----------------------------------------------------------------------
 
+/** Stormed services the storm probe asks for: spread over the restore order. */
+const PROBED = [0, 111, 222, 333, 444, 555, 666, 777, 888, 999];
+
+interface StormProbe {
+  answers: number;
+  gapP50: number;
+  timings: Array<[number, number]>;
+  seen: Record<string, { lastHeld: [number, number]; firstWithout: [number, number] | null }>;
+}
+
+/** Runs bench/scale-storm-probe.ts for `seconds` against `services`, in its own process. */
+async function stormProbe(port: number, seconds: number, services: string[]): Promise<StormProbe> {
+  const { stdout } = await execFileAsync(NODE, [path.join(ROOT, 'bench/scale-storm-probe.ts'), String(port), String(seconds), services.join(',')], { maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout.trim());
+}
+
 async function expiryStorm(baselinePort: number) {
   const STORM = 100_000;
   const TTL = 40;
@@ -230,25 +249,46 @@ async function expiryStorm(baselinePort: number) {
   const start = stormAt - 8000;
   if (Date.now() > start) throw new Error('the storm bench fell behind its schedule: raise TTL');
   await sleep(start - Date.now());
-  const during = await dnsperf(server.dnsPort, file, 11, load);
-  // How late was each expiry: when it left DNS (the lease source turned critical) against its deadline.
-  const lateness: number[] = [];
+  // A client asking for PROBED stormed services over and over, across the storm, sees when each instance left.
+  const [during, probe] = await Promise.all([
+    dnsperf(server.dnsPort, file, 11, load),
+    stormProbe(server.dnsPort, 11, PROBED.map((s) => `svc${s}`)),
+  ]);
+  // Each instance's deadline (its lease's expiresAt: nothing renewed them), and whether its lease lapsed.
+  const deadlineOf = new Map<string, number>();
   let expired = 0;
   const pending = Array.from({ length: STORM / 100 }, (_, s) => s);
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       for (let s = pending.pop(); s !== undefined; s = pending.pop()) {
         const body = (await (await fetch(`${server.url}/v1/services/svc${s}`)).json()) as {
-          instances: Array<{ status: string; expiresAt: string; health: { lease?: { status: string; since: string } } }>;
+          instances: Array<{ address: string; expiresAt: string; health: { lease?: { status: string } } }>;
         };
         for (const instance of body.instances) {
-          if (instance.health.lease?.status !== 'critical') continue;
-          expired++;
-          lateness.push(Date.parse(instance.health.lease.since) - Date.parse(instance.expiresAt));
+          if (instance.health.lease?.status === 'critical') expired++;
+          deadlineOf.set(`svc${s}/${instance.address}`, Date.parse(instance.expiresAt));
         }
       }
     }),
   );
+  // Left DNS: between the last answer that held it (asked) and the first that did not (received).
+  const lateness: number[] = [];
+  let staleAnswers = 0;
+  let staleMax = 0;
+  let neverLeft = 0;
+  for (const [key, { lastHeld, firstWithout }] of Object.entries(probe.seen)) {
+    const deadline = deadlineOf.get(key)!;
+    if (lastHeld[0] >= deadline) {
+      staleAnswers++;
+      staleMax = Math.max(staleMax, lastHeld[0] - deadline);
+    }
+    if (firstWithout === null) neverLeft++;
+    else lateness.push(firstWithout[1] - deadline);
+  }
+  // How long the probe's answers took while lapses were due (from the first deadline to the last): the lateness above includes it.
+  const deadlines = [...deadlineOf.values()];
+  const [firstDeadline, lastDeadline] = [Math.min(...deadlines), Math.max(...deadlines)];
+  const stormTimings = probe.timings.filter(([asked]) => asked >= firstDeadline && asked <= lastDeadline).map(([, ms]) => ms);
   const nx = digFacts(dig(server.dnsPort, 'svc7.service.local', 'SRV'));
   const nxStatus = /status: (\w+)/.exec(dig(server.dnsPort, 'svc7.service.local', 'SRV'))?.[1];
   await stop(server.child);
@@ -261,6 +301,15 @@ async function expiryStorm(baselinePort: number) {
     latenessP50: percentile(lateness, 50),
     latenessP99: percentile(lateness, 99),
     latenessMax: Math.max(...lateness),
+    probed: Object.keys(probe.seen).length,
+    probeAnswers: probe.answers,
+    probeGap: probe.gapP50,
+    probeMsP50: percentile(stormTimings, 50),
+    probeMsP99: percentile(stormTimings, 99),
+    deadlineSpreadMs: lastDeadline - firstDeadline,
+    staleAnswers,
+    staleMax,
+    neverLeft,
     afterward: `${nxStatus} (${nx.answers} answers)`,
   };
 }
@@ -281,6 +330,25 @@ function largeRows(large: Awaited<ReturnType<typeof largeService>>): string[][] 
   ];
 }
 
+/** The storm's table rows. */
+function stormRows(storm: Awaited<ReturnType<typeof expiryStorm>>): string[][] {
+  return [
+    ['instances whose lease lapsed', fixed(storm.expired)],
+    ['qps before (steady services, dnsperf)', `${fixed(storm.before.qps)} (baseline ${fixed(storm.baseline.qps)})`],
+    ['qps during the storm', `${fixed(storm.during.qps)} (${(storm.during.qps / storm.before.qps).toFixed(3)} of before), lost ${storm.during.lost}`],
+    [
+      `lateness of expiry (left DNS − deadline), ${fixed(storm.probed)} instances of ${PROBED.length} services asked for over and over (${fixed(storm.probeAnswers)} answers, one per service every ${fixed(storm.probeGap, 1)} ms)`,
+      `p50 ${fixed(storm.latenessP50)} ms, p99 ${fixed(storm.latenessP99)} ms, max ${fixed(storm.latenessMax)} ms (bound: 100 ms); never left: ${storm.neverLeft}`,
+    ],
+    [
+      `the probe's answers while leases were lapsing (the ${fixed(storm.deadlineSpreadMs)} ms from the first deadline to the last): time to answer, an upper bound's share of the lateness`,
+      `p50 ${fixed(storm.probeMsP50, 1)} ms, p99 ${fixed(storm.probeMsP99, 1)} ms`,
+    ],
+    ['answers asked for after an instance\'s deadline that still held it', storm.staleAnswers === 0 ? '0' : `${fixed(storm.staleAnswers)} instances, the latest asked ${fixed(storm.staleMax)} ms after the deadline`],
+    ['a stormed service afterwards', storm.afterward],
+  ];
+}
+
 async function main(): Promise<void> {
   try {
     if (ONLY_LARGE) {
@@ -294,6 +362,13 @@ async function main(): Promise<void> {
     const baselinePort = portOf(baseline.ready.dns);
     if (PINNED) pinToCpu(baseline.pid, SERVER_CPU);
 
+    if (ONLY_STORM) {
+      console.log('an expiry storm of 100,000 leases...');
+      const storm = await expiryStorm(baselinePort);
+      console.log(JSON.stringify({ ...storm, before: storm.before.qps, during: storm.during.qps, baseline: storm.baseline.qps }));
+      console.log('\n' + textTable(['expiry storm', ''], stormRows(storm)));
+      return;
+    }
     const emptyDir = path.join(scratch, 'empty');
     mkdirSync(emptyDir);
     const empty = await launchSignpost('Signpost empty', ['--data-dir', emptyDir]);
@@ -332,17 +407,11 @@ async function main(): Promise<void> {
     ]);
     const partRows = Object.entries(parts).map(([part, bytes]) => [part, fixed(bytes)]);
     const largeRowsNow = largeRows(large);
-    const stormRows = [
-      ['instances whose lease lapsed', fixed(storm.expired)],
-      ['qps before (steady services, dnsperf)', `${fixed(storm.before.qps)} (baseline ${fixed(storm.baseline.qps)})`],
-      ['qps during the storm', `${fixed(storm.during.qps)} (${(storm.during.qps / storm.before.qps).toFixed(3)} of before), lost ${storm.during.lost}`],
-      ['lateness of expiry (left DNS − deadline)', `p50 ${fixed(storm.latenessP50)} ms, p99 ${fixed(storm.latenessP99)} ms, max ${fixed(storm.latenessMax)} ms (bound: 100 ms)`],
-      ['a stormed service afterwards', storm.afterward],
-    ];
+    const stormTable = stormRows(storm);
     console.log('\n' + textTable(header, tableRows));
     console.log('\n' + textTable(['part', 'bytes per instance'], partRows));
     console.log('\n' + textTable(['large service', ''], largeRowsNow));
-    console.log('\n' + textTable(['expiry storm', ''], stormRows));
+    console.log('\n' + textTable(['expiry storm', ''], stormTable));
     if (WRITE) {
       const command = (process.env.SCALE_SIZES ? `SCALE_SIZES=${SIZES.join(',')} ` : '') + 'npm run bench:scale';
       writeSection(
@@ -373,9 +442,11 @@ async function main(): Promise<void> {
           markdownTable(['', ''], largeRowsNow),
           '',
           `An expiry storm: 100,000 instances (1,000 services × 100, ttl ${40} s) restored at start-up, so their leases lapse within the same second or two; ` +
-            'dnsperf asks for 200 other services (no lease) before (5 s) and across it (11 s, from 8 s before the last lease lapses):',
+            'dnsperf asks for 200 other services (no lease) before (5 s) and across it (11 s, from 8 s before the last lease lapses), ' +
+            `while a client of its own (bench/scale-storm-probe.ts) asks for ${PROBED.length} of the stormed services over and over across it, over TCP: ` +
+            'an instance left DNS between the last answer that held it (asked) and the first that did not (received):',
           '',
-          markdownTable(['', ''], stormRows),
+          markdownTable(['', ''], stormTable),
           '',
         ].join('\n'),
       );

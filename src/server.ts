@@ -11,15 +11,15 @@ import { createForwarder, type Forwarder } from './dns/forward/forwarder.ts';
 import { ResponseRateLimiter } from './dns/rrl.ts';
 import { startDnsServer, type DnsServer } from './dns/server.ts';
 import { Zone } from './dns/zone/zone.ts';
+import { EventLog } from './event-log.ts';
 import { HealthChecker } from './health/checks.ts';
 import { buildHttpApp } from './http/app.ts';
-import { instanceJson } from './http/routes/instances.ts';
+import { watchEventBody } from './http/routes/watch.ts';
 import { loadTokenFile, type TokenSet } from './http/tokens.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { serverStatus } from './metrics/status.ts';
 import { SingleNodeChecks } from './registry/check-coordinator.ts';
 import { Registry } from './registry/registry.ts';
-import type { RegistryEvent } from './registry/types.ts';
 import { openStore } from './store/open.ts';
 import type { Store } from './registry/store.ts';
 import { consoleRoutes } from './ui/plugin.ts';
@@ -68,7 +68,8 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     throw error;
   }
   // Subscribed after start(): restored instances are counted in the ready line, not logged one by one.
-  registry.onEvent((event) => logEvent(log, event));
+  const eventLog = new EventLog(log);
+  registry.onEvent((event) => eventLog.event(event));
   // A shared store (etcd) that cannot be reached: once per transition, not per failed write.
   registry.onStoreAvailability((up) => {
     if (up) log.info('store reachable again: writes and heartbeats accepted, view catching up');
@@ -85,7 +86,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
   const watches = new WatchHub(registry, {
     maxWatches: config.maxWatches,
     historySize: config.watchHistory,
-    serialise: (event) => serialiseEvent(event, registry),
+    body: (event) => watchEventBody(event, registry),
   });
 
   const zone = new Zone(registry, { domain: config.domain, ttl: config.dnsTtl, nameServerAddress: config.dns.host });
@@ -125,6 +126,7 @@ export async function startSignpost(partial: Partial<SignpostConfig> = {}, optio
     await coordinator.close();
     watches.close();
     await registry.close();
+    eventLog.flush();
     await store.close();
   };
   try {
@@ -243,30 +245,4 @@ function logForwarding(log: Logger, domain: string, forwarder: Forwarder | null)
     `forwarding names outside ${domain} to ${upstreams.join(', ')} for clients in ${clients.length > 0 ? clients.join(', ') : 'no network'}` +
       ' (--allow-recursion); other clients get REFUSED for them',
   );
-}
-
-function logEvent(log: Logger, event: RegistryEvent): void {
-  if (event.type === 'settings') {
-    log.info({ service: event.service, ...event.settings }, 'settings changed');
-    return;
-  }
-  const { service, id, address, port } = event.instance;
-  if (event.type === 'register') log.info({ service, id, address, port, replaced: event.replaced }, 'registered');
-  else if (event.type === 'deregister') log.info({ service, id, reason: event.reason }, 'deregistered');
-  else log.info({ service, id, status: event.instance.status, previous: event.previous }, 'health changed');
-}
-
-/** The JSON body of a watch event: what happened, and the instance (or settings) as it was then. */
-function serialiseEvent(event: RegistryEvent, registry: Registry) {
-  if (event.type === 'settings') return { type: event.type, index: event.index, service: event.service, settings: event.settings };
-  const { service, id } = event.instance;
-  return {
-    type: event.type,
-    index: event.index,
-    service,
-    id,
-    ...(event.type === 'deregister' ? { reason: event.reason } : {}),
-    ...(event.type === 'health' ? { previous: event.previous } : {}),
-    instance: instanceJson(event.instance, registry),
-  };
 }

@@ -329,7 +329,7 @@ describe('HTTP abuse', () => {
 describe('overload guard at start-up', () => {
   it('does not shed the first requests because start-up blocked the event loop', async () => {
     const registry = new Registry(new MemoryStore(), { gracePeriod: 60, onlyPassing: false });
-    const watches = new WatchHub(registry, { maxWatches: 16, historySize: 100, serialise: (event) => event.type });
+    const watches = new WatchHub(registry, { maxWatches: 16, historySize: 100, body: (event) => () => event.type });
     const app = buildHttpApp({ registry, watches, logger: pino({ level: 'silent' }), isDnsUp: () => true, limits: { httpMaxEventLoopDelay: 50 } });
     try {
       await app.ready();

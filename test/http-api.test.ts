@@ -14,7 +14,7 @@ beforeEach(async () => {
   await app?.close();
   await registry?.close();
   registry = new Registry(new MemoryStore(), { gracePeriod: 60, onlyPassing: false });
-  const watches = new WatchHub(registry, { maxWatches: 16, historySize: 100, serialise: (event) => event.type });
+  const watches = new WatchHub(registry, { maxWatches: 16, historySize: 100, body: (event) => () => event.type });
   app = buildHttpApp({ registry, watches, logger: pino({ level: 'silent' }), isDnsUp: () => true });
   await app.ready();
 });

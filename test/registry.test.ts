@@ -109,6 +109,34 @@ describe('leases', () => {
   it('a heartbeat for an unknown instance says so (the client registers again)', async () => {
     expect(await registry.heartbeat('web', 'ghost')).toBeUndefined();
   });
+
+  it('a lease past its deadline is out of DNS before its lapse is handed out; a late heartbeat or a read hands it out first, critical since the deadline', async () => {
+    await registry.register(registration('late', { ttl: 10 }));
+    await registry.register(registration('read', { ttl: 10, address: '10.0.0.2' }));
+    await registry.register(registration('stays', { ttl: 30, address: '10.0.0.3' }));
+    const deadline = registry.get('web', 'late')!.expiresAt!;
+    expect(registry.nextLeaseDeadline('web', 0)).toBe(deadline);
+    // The clock moves on without the timers running: the lapses are due and not handed out yet (a storm's backlog).
+    vi.setSystemTime(deadline + 500);
+    expect(answerable()).toEqual(['stays']);
+    expect(registry.get('web', 'late')!.status).toBe('passing');
+    expect(registry.nextLeaseDeadline('web', deadline + 500)).toBe(registry.get('web', 'stays')!.expiresAt);
+
+    await registry.heartbeat('web', 'late');
+    expect(events.flatMap((event) => (event.type === 'health' ? [[event.instance.id, event.previous, event.lapsed]] : []))).toEqual([
+      ['late', 'passing', true],
+      ['late', 'critical', false],
+    ]);
+    expect(answerable()).toEqual(['late', 'stays']);
+
+    await registry.refreshLeases('web');
+    expect(registry.get('web', 'read')!.status).toBe('critical');
+    expect(registry.get('web', 'read')!.health.lease).toMatchObject({ status: 'critical', since: deadline });
+    // Handed out once: the clock's timer, when it runs, has nothing left to hand out.
+    const before = events.length;
+    await advance(0);
+    expect(events.length).toBe(before);
+  });
 });
 
 describe('health sources', () => {

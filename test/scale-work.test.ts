@@ -159,3 +159,55 @@ it('a one-instance change to a large service updates its records in place, not t
   expect(after.reverse - before.reverse).toBeLessThanOrEqual(2 * 6);
   expect(after.parents - before.parents).toBeLessThanOrEqual(2 * 4);
 });
+
+it('a lease deadline passing before its lapse is handed out rebuilds its own service only, and one renewed in time nothing', async () => {
+  vi.useFakeTimers();
+  await registerAll();
+  await registry.register(registration('svc7', 'renewed', { address: '192.0.2.7', ttl: 10 }));
+  await registry.register(registration('svc8', 'lapses', { address: '192.0.2.8', ttl: 10 }));
+  useEveryIndex();
+  expect(ask('svc7.service.local', 'SRV').answers).toHaveLength(PER_SERVICE + 1);
+  expect(ask('svc8.service.local', 'SRV').answers).toHaveLength(PER_SERVICE + 1);
+  const before = counters();
+
+  // The clock moves past both deadlines without the lease timers running: lapses due, not handed out yet.
+  vi.setSystemTime(Date.now() + 5000);
+  await registry.heartbeat('svc7', 'renewed');
+  vi.setSystemTime(Date.now() + 6000);
+  const targets = (service: string) => ask(`${service}.service.local`, 'SRV').answers.map((record) => record.target);
+  expect(targets('svc8')).toHaveLength(PER_SERVICE);
+  expect(targets('svc8')).not.toContain('lapses.svc8.instance.local');
+  expect(targets('svc7')).toContain('renewed.svc7.instance.local');
+  expect(ask('8.2.0.192.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  expect(ask('7.2.0.192.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['renewed.svc7.instance.local']);
+  useEveryIndex();
+  expect(registry.get('svc8', 'lapses')?.status).toBe('passing');
+
+  // svc8 rebuilt without what lapsed; svc7 re-read (its instance renewed), not rebuilt.
+  expect(counters().built - before.built).toBe(PER_SERVICE);
+});
+
+it('a lease deadline passing before its lapse is handed out takes the instance out of a large (live) service too, one added in place included', async () => {
+  vi.useFakeTimers();
+  const LARGE = 300;
+  const writes: Promise<unknown>[] = [];
+  for (let k = 0; k < LARGE; k++) writes.push(registry.register(registration('big', `b${k}`, { address: `10.201.${k >> 8}.${k & 0xff}`, ttl: k === 7 ? 10 : 3600 })));
+  await Promise.all(writes);
+  expect(ask('big.service.local', 'SRV').header.rcode).toBe(Packet.RCODE.NOERROR);
+  expect(ask('b7.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['10.201.0.7']);
+  expect(ask('7.0.201.10.in-addr.arpa', 'PTR').answers.map((record) => record.domain)).toEqual(['b7.big.instance.local']);
+
+  // Added in place after the records were built, with a lease shorter than any they hold.
+  const start = Date.now();
+  await registry.register(registration('big', 'brief', { address: '192.0.2.44', ttl: 5 }));
+  expect(ask('brief.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['192.0.2.44']);
+  vi.setSystemTime(start + 5_000);
+  expect(ask('brief.big.instance.local', 'A').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  expect(ask('b7.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['10.201.0.7']);
+
+  vi.setSystemTime(start + 10_000);
+  expect(ask('b7.big.instance.local', 'A').header.rcode).toBe(Packet.RCODE.NXDOMAIN);
+  expect(ask('7.0.201.10.in-addr.arpa', 'PTR').header.rcode).toBe(Packet.RCODE.REFUSED);
+  expect(ask('b8.big.instance.local', 'A').answers.map((record) => record.address)).toEqual(['10.201.0.8']);
+  expect(registry.get('big', 'b7')?.status).toBe('passing');
+});

@@ -2,10 +2,11 @@
 // tripped, every one not in maintenance), each at the weight it publishes now (warm-up applied).
 import { isServable, warmupWeight, type HealthPolicy } from './health.ts';
 import { protectionOf } from './protection.ts';
-import type { Answerable, Instance, ServiceSettings } from './types.ts';
+import type { Answerable, HealthStatus, Instance, ServiceSettings } from './types.ts';
 
-export function answerableOf(instances: Iterable<Instance>, settings: ServiceSettings, policy: HealthPolicy, now: number): Answerable[] {
-  const { candidates, servable, tripped } = protectionOf(instances, settings.protectionThreshold, policy);
+/** `statusOf`: each instance's status as of `now` (a lease past its deadline counts as lapsed). */
+export function answerableOf(instances: Iterable<Instance>, settings: ServiceSettings, policy: HealthPolicy, now: number, statusOf?: (instance: Instance) => HealthStatus): Answerable[] {
+  const { candidates, servable, tripped } = protectionOf(instances, settings.protectionThreshold, policy, statusOf);
   return (tripped ? candidates : servable).map((instance) => ({ instance, weight: warmupWeight(instance, settings.warmup, now) }));
 }
 

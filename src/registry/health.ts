@@ -82,6 +82,18 @@ export function isCriticalBelowMaintenance(instance: Instance): boolean {
   return instanceStatus({ lease: instance.health.lease, check: instance.health.check }) === 'critical';
 }
 
+/** Instances by status over every service's instances: a plain walk, no generator. */
+export function countStatuses(services: Iterable<Map<string, Instance>>): Record<HealthStatus, number> {
+  const counts: Record<HealthStatus, number> = { passing: 0, warning: 0, critical: 0, maintenance: 0 };
+  for (const instances of services) for (const instance of instances.values()) counts[instance.status]++;
+  return counts;
+}
+
+/** The status `instance` has once its lease lapsed (the lease source critical). */
+export function statusAfterLapse(instance: Instance): HealthStatus {
+  return instanceStatus({ ...instance.health, lease: { status: 'critical' } });
+}
+
 /** The note of a lease that lapsed. */
 export function leaseLapsedNote(ttl: number): string {
   return `TTL expired: no heartbeat for ${ttl}s`;

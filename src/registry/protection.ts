@@ -1,7 +1,7 @@
 // A service's protection threshold (Nacos' avalanche protection): when too few of its instances are
 // healthy, DNS serves every instance not in maintenance rather than send all traffic to the survivors.
 import { isServable, type HealthPolicy } from './health.ts';
-import type { Instance } from './types.ts';
+import type { HealthStatus, Instance } from './types.ts';
 
 export interface Protection {
   /** Instances not in maintenance. */
@@ -14,18 +14,22 @@ export interface Protection {
   healthyShare: number;
 }
 
-export function protectionOf(instances: Iterable<Instance>, threshold: number, policy: HealthPolicy): Protection {
+/** `statusOf`: each instance's status as of the read (DNS counts a lease past its deadline as lapsed). */
+export function protectionOf(instances: Iterable<Instance>, threshold: number, policy: HealthPolicy, statusOf: (instance: Instance) => HealthStatus = statusField): Protection {
   const candidates: Instance[] = [];
   const servable: Instance[] = [];
   for (const instance of instances) {
-    if (instance.status === 'maintenance') continue;
+    const status = statusOf(instance);
+    if (status === 'maintenance') continue;
     candidates.push(instance);
-    if (isServable(instance.status, policy)) servable.push(instance);
+    if (isServable(status, policy)) servable.push(instance);
   }
   const healthyShare = candidates.length === 0 ? 1 : servable.length / candidates.length;
   const tripped = threshold > 0 && candidates.length > 0 && healthyShare <= threshold;
   return { candidates, servable, tripped, healthyShare };
 }
+
+const statusField = (instance: Instance) => instance.status;
 
 /** Which services have tripped, and who wants to hear when one trips or clears. */
 export class TrippedServices {

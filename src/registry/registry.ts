@@ -91,13 +91,15 @@ export class Registry extends RegistryState {
   }
 
   /**
-   * Brings the lease deadlines (`expiresAt`) of `service`'s instances up to date before they are shown.
-   * Only a shared store needs it: the node holding a lease counts heartbeats without telling the
-   * others. Memory is already exact otherwise.
+   * Brings the leases of `service`'s instances up to date before they are shown. With a shared
+   * store, their deadlines (`expiresAt`): the node holding a lease counts heartbeats without telling
+   * the others. Alone, the lapses past their deadline that the clock has not handed out yet (a storm
+   * of them takes a while): they are handed out now, so the read shows them critical.
    */
   refreshLeases(service: string): void {
     const instances = this.instances(service);
-    if (this.#leaseDeadlines && instances) this.#leaseDeadlines.refresh(instances);
+    if (!this.#leaseDeadlines) this.settleLapses(service);
+    else if (instances) this.#leaseDeadlines.refresh(instances);
   }
 
   /** With a shared store, the node holding the instance's lease when it is not this one; null otherwise. */

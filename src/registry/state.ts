@@ -9,16 +9,18 @@ import {
   instanceStatus,
   isLeased,
   isCriticalBelowMaintenance,
-  endWarmups,
   isServable,
   leaseLapsedNote,
   maintenanceSource,
+  statusAfterLapse,
+  countStatuses,
   warmupWeight,
   type HealthPolicy,
 } from './health.ts';
 import { protectionOf, TrippedServices } from './protection.ts';
 import type { RemoteChange } from './store.ts';
-import { InstanceTimers, Ticker } from './timers.ts';
+import { InstanceTimers } from './timers.ts';
+import { Warmups } from './warmup.ts';
 import { registrationOf, type Answerable, type HealthStatus, type Instance, type Registration, type RegistryEvent, type RegistryView, type ReportedStatus, type ServiceSettings } from './types.ts';
 
 export interface RegistryOptions extends HealthPolicy {
@@ -36,10 +38,6 @@ export const PASSING: Report = Object.freeze({ status: 'passing', note: '' });
 
 export const DEFAULT_SETTINGS: Readonly<ServiceSettings> = Object.freeze({ protectionThreshold: 0, warmup: 0 });
 
-/** Warm-up re-weights in about this many steps, each at least this far apart. */
-const WARMUP_STEPS = 20;
-const WARMUP_MIN_STEP_MS = 100;
-
 /**
  * Every visible change takes the next value of one index (changes.ts). A lease is a deadline on the
  * timers' one clock (timers.ts), moved by heartbeats; when it lapses the instance turns critical at
@@ -48,20 +46,17 @@ const WARMUP_MIN_STEP_MS = 100;
  */
 export abstract class RegistryState implements RegistryView {
   readonly #options: RegistryOptions;
-  readonly #sharedLeases: boolean;
   readonly #services = new Map<string, Map<string, Instance>>();
   readonly #settings = new Map<string, ServiceSettings>();
   readonly #feed: ChangeFeed;
-  readonly #timers = new InstanceTimers<Instance>(
-    (instance) => this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), Date.now()),
-    (instance) => this.deadlinePassed(instance),
-  );
-  readonly #warmup = new Ticker((service) => this.#warmupTick(service));
+  readonly #timers: InstanceTimers<Instance>;
+  readonly #warmups = new Warmups((service) => this.#services.get(service)?.values() ?? [], (service) => this.settings(service).warmup, (service) => this.#changed(service));
   readonly #tripped = new TrippedServices();
 
   constructor(options: RegistryOptions, sharedLeases: boolean) {
     this.#options = options;
-    this.#sharedLeases = sharedLeases;
+    // With an embedded store a lease is a local deadline; with a shared one the store decides expiry.
+    this.#timers = new InstanceTimers<Instance>((instance) => this.#lapse(instance), (instance) => this.deadlinePassed(instance), !sharedLeases);
     // A shared store's changes are indexed by its revisions (changes.ts), from its snapshot on.
     this.#feed = new ChangeFeed(sharedLeases ? 0 : undefined);
   }
@@ -92,7 +87,7 @@ export abstract class RegistryState implements RegistryView {
   /** Stops every timer. */
   protected stopTimers(): void {
     this.#timers.clear();
-    this.#warmup.clear();
+    this.#warmups.clear();
   }
 
   /**
@@ -158,9 +153,7 @@ export abstract class RegistryState implements RegistryView {
 
   /** Instances by status, for metrics: a plain walk, no generator (100,000 instances in a few ms). */
   statusCounts(): Record<HealthStatus, number> {
-    const counts: Record<HealthStatus, number> = { passing: 0, warning: 0, critical: 0, maintenance: 0 };
-    for (const instances of this.#services.values()) for (const instance of instances.values()) counts[instance.status]++;
-    return counts;
+    return countStatuses(this.#services.values());
   }
 
   get serviceCount(): number {
@@ -172,21 +165,43 @@ export abstract class RegistryState implements RegistryView {
     return this.#tripped.size;
   }
 
-  answerable(service: string): readonly Answerable[] | undefined {
+  /** A lease past its deadline counts as lapsed, handed out or not (a storm's take a while): DNS leaves it out from then on. */
+  answerable(service: string, now = Date.now()): readonly Answerable[] | undefined {
     const instances = this.#services.get(service);
-    return instances && answerableOf(instances.values(), this.settings(service), this.#options, Date.now());
+    return instances && answerableOf(instances.values(), this.settings(service), this.#options, now, (instance) => (this.#timers.isLapseDue(instance, now) ? statusAfterLapse(instance) : instance.status));
   }
 
   answerableInstance(service: string, id: string): Answerable | undefined {
     const instance = this.get(service, id);
     // With a threshold in play, whether one instance is answered with depends on all of them.
     if (!instance || this.#protectionInPlay(service)) return instance && this.answerable(service)?.find((entry) => entry.instance === instance);
-    return answerableAlone(instance, this.settings(service), this.#options, Date.now());
+    const now = Date.now();
+    return this.#timers.isLapseDue(instance, now) ? undefined : answerableAlone(instance, this.settings(service), this.#options, now);
   }
 
   /** A threshold set, or one tripped (until the change that clears it): `answerable` then depends on every instance. */
   #protectionInPlay(service: string): boolean {
     return this.settings(service).protectionThreshold > 0 || this.#tripped.has(service);
+  }
+
+  nextLeaseDeadline(service: string, after: number): number {
+    return this.#timers.nextLeaseDeadline(this.#services.get(service)?.values() ?? [], after);
+  }
+
+  leaseDeadline(service: string, id: string): number {
+    return this.#timers.nextLeaseDeadline([this.get(service, id)], -Infinity);
+  }
+
+  /** Hands out now the lapses of `service` past their deadline that the clock has not reached yet, so a read shows them. */
+  protected settleLapses(service: string): void {
+    const now = Date.now();
+    for (const instance of [...(this.#services.get(service)?.values() ?? [])]) if (this.#timers.isLapseDue(instance, now)) this.#lapse(instance);
+  }
+
+  /** The lease lapsed at its deadline, however late this runs: critical since then. */
+  #lapse(instance: Instance): void {
+    this.#timers.endLease(instance);
+    this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), instance.expiresAt ?? Date.now(), true);
   }
 
   /** Whether the protection threshold has tripped for `service`, and its healthy share (1 when empty). */
@@ -252,8 +267,8 @@ export abstract class RegistryState implements RegistryView {
     };
     instances.set(instance.id, instance);
     this.#timers.track(instance);
-    if (isLeased(registration)) this.#renewLocalLease(instance);
-    if (isServable(instance.status, this.#options)) this.#startWarmup(instance, registeredAt);
+    if (isLeased(registration)) this.#timers.renewLease(instance, instance.expiresAt);
+    if (isServable(instance.status, this.#options)) this.#warmups.start(instance, registeredAt);
     this.updateDeadline(instance);
     instance.index = this.#feed.bump(instance.service);
     this.#feed.emit({ type: 'register', index: instance.index, instance, replaced: previous !== undefined });
@@ -263,16 +278,13 @@ export abstract class RegistryState implements RegistryView {
 
   /** A heartbeat taken: the lease runs again from `now`, and the reported status is recorded. */
   protected renew(instance: Instance, report: Report, now: number): void {
+    // Late: the lease lapsed at its deadline (DNS left the instance out from then), so it comes back as after any lapse.
+    if (this.#timers.isLapseDue(instance, now)) this.#lapse(instance);
     instance.expiresAt = now + instance.ttl * 1000;
-    this.#renewLocalLease(instance);
+    this.#timers.renewLease(instance, instance.expiresAt);
     this.#setSource(instance, 'lease', report.status, report.note, now);
   }
 
-  /** With an embedded store the lease is a local timer; with a shared one the store decides expiry. */
-  #renewLocalLease(instance: Instance): void {
-    if (this.#sharedLeases) return;
-    this.#timers.renewLease(instance, instance.ttl * 1000);
-  }
 
   /** A change another node made to the shared store (or a lease the store let lapse): memory only, same events. */
   protected applyRemote(change: RemoteChange): void {
@@ -302,7 +314,7 @@ export abstract class RegistryState implements RegistryView {
     if (change.kind === 'delete') {
       this.remove(instance, instance.status === 'critical' ? 'critical' : 'request');
     } else if (isLeased(instance)) {
-      if (change.status === 'expired') this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now);
+      if (change.status === 'expired') this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now, true);
       else this.renew(instance, { status: change.status, note: change.note }, now);
     }
   }
@@ -310,7 +322,7 @@ export abstract class RegistryState implements RegistryView {
   protected applySettings(service: string, settings: ServiceSettings): void {
     this.#settings.set(service, settings);
     this.#feed.emit({ type: 'settings', index: this.#feed.bump(service), service, settings });
-    for (const instance of this.#services.get(service)?.values() ?? []) if (instance.warmingSince !== null) this.#startWarmup(instance, instance.warmingSince);
+    for (const instance of this.#services.get(service)?.values() ?? []) if (instance.warmingSince !== null) this.#warmups.start(instance, instance.warmingSince);
     this.#changed(service);
   }
 
@@ -323,21 +335,21 @@ export abstract class RegistryState implements RegistryView {
     this.#afterHealthChange(instance, previous, now);
   }
 
-  #setSource(instance: Instance, source: 'lease' | 'check', status: ReportedStatus, note: string, now: number): void {
+  #setSource(instance: Instance, source: 'lease' | 'check', status: ReportedStatus, note: string, now: number, lapsed = false): void {
     const current = instance.health[source];
     if (current && current.status === status && current.note === note) return;
     const previous = instance.status;
     instance.health[source] = { status, note, since: now };
-    this.#afterHealthChange(instance, previous, now);
+    this.#afterHealthChange(instance, previous, now, lapsed);
   }
 
   /** After any health source changed visibly: new status, index, warm-up, deletion deadline, events. */
-  #afterHealthChange(instance: Instance, previous: HealthStatus, now: number): void {
+  #afterHealthChange(instance: Instance, previous: HealthStatus, now: number, lapsed = false): void {
     instance.status = instanceStatus(instance.health);
-    if (!isServable(previous, this.#options) && isServable(instance.status, this.#options)) this.#startWarmup(instance, now);
+    if (!isServable(previous, this.#options) && isServable(instance.status, this.#options)) this.#warmups.start(instance, now);
     this.updateDeadline(instance);
     instance.index = this.#feed.bump(instance.service);
-    this.#feed.emit({ type: 'health', index: instance.index, instance, previous });
+    this.#feed.emit({ type: 'health', index: instance.index, instance, previous, lapsed });
     this.#changed(instance.service, instance.id);
   }
 
@@ -362,23 +374,6 @@ export abstract class RegistryState implements RegistryView {
     if (instances.size === 0) this.#services.delete(instance.service);
     this.#feed.emit({ type: 'deregister', index: this.#feed.bump(instance.service), instance, reason });
     this.#changed(instance.service, instance.id);
-  }
-
-  /** An instance became servable at `since` while its service has a warm-up: it ramps up from then. */
-  #startWarmup(instance: Instance, since: number): void {
-    const warmupMs = this.settings(instance.service).warmup * 1000;
-    // Long past (a node loading a registration made before it started): warm already.
-    if (warmupMs <= 0 || Date.now() - since >= warmupMs) return;
-    instance.warmingSince = since;
-    this.#warmup.start(instance.service, Math.max(WARMUP_MIN_STEP_MS, warmupMs / WARMUP_STEPS));
-  }
-
-  /** One warm-up step of `service`: full-weight instances stop warming. True while any still is. */
-  #warmupTick(service: string): boolean {
-    const warming = endWarmups(this.#services.get(service)?.values() ?? [], this.settings(service).warmup * 1000, Date.now());
-    // Weights are not a visible change for watchers (no index), but DNS must re-read them.
-    this.#changed(service);
-    return warming;
   }
 
   /** Tells change listeners (naming the instance changed when no other's answers can have changed), then re-checks protection. */

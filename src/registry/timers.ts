@@ -15,8 +15,11 @@ export class InstanceTimers<K extends object> {
   /** Keys whose deletion deadline came: it counts as set until cleared (the deletion may be retried). */
   readonly #passed = new Set<K>();
 
-  /** `onLapse(key)` when a lease lapses; `onDue(key)` when a deletion deadline comes. */
-  constructor(onLapse: (key: K) => void, onDue: (key: K) => void) {
+  readonly #localLeases: boolean;
+
+  /** `onLapse(key)` when a lease lapses; `onDue(key)` when a deletion deadline comes; `localLeases` false: a shared store decides expiry (no lease runs here). */
+  constructor(onLapse: (key: K) => void, onDue: (key: K) => void, localLeases = true) {
+    this.#localLeases = localLeases;
     this.#leases = new LeaseClock(onLapse);
     this.#deadlines = new LeaseClock((key) => {
       this.#passed.add(key);
@@ -37,9 +40,30 @@ export class InstanceTimers<K extends object> {
     return this.#leases.has(key);
   }
 
-  /** (Re)starts the lease of `key`: it lapses `ms` from now unless renewed again. */
-  renewLease(key: K, ms: number): void {
-    if (this.#tracked.has(key)) this.#leases.set(key, Date.now() + ms);
+  /** (Re)starts the lease of `key`: it lapses at `deadline` (epoch ms) unless renewed again. */
+  renewLease(key: K, deadline: number | null): void {
+    if (this.#localLeases && deadline !== null && this.#tracked.has(key)) this.#leases.set(key, deadline);
+  }
+
+  /** Ends the lease of `key` without handing its lapse out (the caller deals with it). */
+  endLease(key: K): void {
+    this.#leases.delete(key);
+  }
+
+  /** Whether the lease of `key` has passed its deadline at `now` and its lapse is still to be handed out. */
+  isLapseDue(key: K, now: number): boolean {
+    const deadline = this.#leases.dueAt(key);
+    return deadline !== undefined && deadline <= now;
+  }
+
+  /** The earliest lease deadline later than `after` (epoch ms) among `keys`; Infinity without one. */
+  nextLeaseDeadline(keys: Iterable<K | undefined>, after: number): number {
+    let next = Infinity;
+    for (const key of keys) {
+      const deadline = key === undefined ? undefined : this.#leases.dueAt(key);
+      if (deadline !== undefined && deadline > after && deadline < next) next = deadline;
+    }
+    return next;
   }
 
   /** Whether a deletion deadline is set (whether or not it has come). */

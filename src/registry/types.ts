@@ -85,7 +85,8 @@ export interface ServiceSettings {
 export type RegistryEvent =
   | { type: 'register'; index: number; instance: Instance; replaced: boolean }
   | { type: 'deregister'; index: number; instance: Instance; reason: 'request' | 'critical' }
-  | { type: 'health'; index: number; instance: Instance; previous: HealthStatus }
+  /** `lapsed`: the lease lapsed (a storm of these is logged as one line). */
+  | { type: 'health'; index: number; instance: Instance; previous: HealthStatus; lapsed: boolean }
   | { type: 'settings'; index: number; service: string; settings: ServiceSettings };
 
 /** An instance DNS may answer with, and the weight it publishes and orders by. */
@@ -102,10 +103,21 @@ export interface Answerable {
  * changed others too (service settings, warm-up steps, a protection threshold in play).
  */
 export interface RegistryView {
-  /** The instances DNS answers with (health, maintenance, protection and warm-up applied); undefined for an unknown service. */
-  answerable(service: string): readonly Answerable[] | undefined;
+  /**
+   * The instances DNS answers with at `now` (health, maintenance, protection and warm-up applied; a
+   * lease past its deadline counts as lapsed); undefined for an unknown service.
+   */
+  answerable(service: string, now?: number): readonly Answerable[] | undefined;
   /** The entry of instance `id` that `answerable(service)` holds now, or undefined when it holds none. */
   answerableInstance(service: string, id: string): Answerable | undefined;
+  /**
+   * The earliest lease deadline of `service` later than `after` (epoch ms; Infinity: none): what
+   * `answerable` returns may change then without `onChange` firing first (a lapse is handed out
+   * after its deadline, late in a storm of them).
+   */
+  nextLeaseDeadline(service: string, after: number): number;
+  /** The deadline of instance `id`'s lease on the local clock (epoch ms; Infinity: none). */
+  leaseDeadline(service: string, id: string): number;
   /** Every service with registered instances: reverse lookups (PTR) search them all. */
   serviceNames(): Iterable<string>;
   /** Whether `service` has registered instances (healthy or not). */

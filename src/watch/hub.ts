@@ -22,15 +22,20 @@ export interface WatchHubOptions {
   streamQueuedBytes?: number;
   /** How often every stream gets a comment line; default WATCH_LIMITS. */
   streamKeepaliveMs?: number;
-  /** Serialises an event for watchers (the HTTP layer decides the shape). */
-  serialise: (event: RegistryEvent) => unknown;
+  /**
+   * Takes, as an event happens, what its JSON for watchers will need, and returns what makes that
+   * JSON's value later (the HTTP layer decides the shape): called once per event, the returned
+   * function at most once, when a reader first wants the event.
+   */
+  body: (event: RegistryEvent) => () => unknown;
 }
 
 /**
  * Registry events fan out to watchers through here. Delivery is a synchronous call per watcher
  * that at most queues bytes on its socket, so a slow or vanished consumer never blocks the
- * registry or other consumers. Each event is serialised once and kept once, in the history;
- * event streams (stream.ts) that fall behind read from it rather than queueing copies.
+ * registry or other consumers. Each event is kept once, in the history, and serialised once, when a
+ * reader first needs it (a storm of 100,000 lapses nobody streams costs no JSON); event streams
+ * (stream.ts) that fall behind read from the history rather than queueing copies.
  */
 export class WatchHub {
   readonly max: number;
@@ -59,7 +64,7 @@ export class WatchHub {
     this.#coveredFrom = registry.index;
     this.#unsubscribe = registry.onEvent((event) => {
       const service = event.type === 'settings' ? event.service : event.instance.service;
-      const watchEvent: WatchEvent = { id: event.index, type: event.type, service, json: JSON.stringify(options.serialise(event)) };
+      const watchEvent: WatchEvent = new HistoryEvent(event.index, event.type, service, options.body(event));
       this.#history.push(watchEvent);
       // Amortised trimming: drop the oldest half-size chunk at once rather than shift() per event.
       if (this.#history.length > this.#historySize * 1.5) {
@@ -208,5 +213,30 @@ export class WatchHub {
     this.#waiters.clear();
     clearInterval(this.#keepalive);
     this.#keepalive = undefined;
+  }
+}
+
+/** An event in the history: its JSON made on first read, then kept. */
+class HistoryEvent implements WatchEvent {
+  readonly id: number;
+  readonly type: RegistryEvent['type'];
+  readonly service: string;
+  frame?: string;
+  #body: (() => unknown) | undefined;
+  #json: string | undefined;
+
+  constructor(id: number, type: RegistryEvent['type'], service: string, body: () => unknown) {
+    this.id = id;
+    this.type = type;
+    this.service = service;
+    this.#body = body;
+  }
+
+  get json(): string {
+    if (this.#json === undefined) {
+      this.#json = JSON.stringify(this.#body!());
+      this.#body = undefined;
+    }
+    return this.#json;
   }
 }

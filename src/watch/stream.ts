@@ -1,12 +1,12 @@
 // One server-sent-events stream: a cursor into the hub's shared history and a bounded write queue.
 import type { RegistryEvent } from '../registry/types.ts';
 
-/** A registry event as a watcher receives it: its index as id, its JSON serialised once. */
+/** A registry event as a watcher receives it: its index as id, its JSON serialised once (on first read). */
 export interface WatchEvent {
-  id: number;
-  type: RegistryEvent['type'];
-  service: string;
-  json: string;
+  readonly id: number;
+  readonly type: RegistryEvent['type'];
+  readonly service: string;
+  readonly json: string;
   /** Its server-sent-events frame, made by the first stream that sends it. */
   frame?: string;
 }

@@ -143,6 +143,8 @@ export class Answerer {
     }
 
     // Asked before and unchanged since: copy the prepared answer (zone/prepared.ts), the common case.
+    // First, forget the answers a lease deadline has made stale since they were prepared.
+    this.#zone.passDeadlines();
     const prepared = this.#zone.prepared;
     const entry = prepared.find(query, questionEnd - 4, qtype, hash);
     if (entry >= 0) {

@@ -3,6 +3,7 @@
 // large service's, which are kept up to date one instance at a time (live-records.ts).
 import { isIP } from 'node:net';
 import type { Answerable, RegistryView } from '../../registry/types.ts';
+import { Deadlines } from './deadlines.ts';
 import { PreparedAnswers } from './prepared.ts';
 import { UnderscoreParents } from './parents.ts';
 import { RECORD_SETS } from '../../config/limits.ts';
@@ -30,6 +31,11 @@ interface ServiceSlot {
   records: ServiceRecords | null | undefined;
   /** The records before the last change, whose unchanged instances the rebuild reuses (live ones: brought up to date). */
   stale: ServiceRecords | null;
+  /** When `records` were built (epoch ms), and the first lease deadline after that: they hold until then. */
+  builtAt: number;
+  validUntil: number;
+  /** The time this slot waits for in `Zone.#deadlines` (Infinity: none): a rebuild with the same deadline adds no second entry. */
+  queuedAt: number;
   /** The next slot in the same bucket of `Zone.#buckets`. */
   next: ServiceSlot | undefined;
 }
@@ -78,6 +84,12 @@ export class Zone {
    */
   readonly underscoreParents = new UnderscoreParents();
   readonly reverseIndex: ReverseIndex;
+  /**
+   * Built services by `validUntil`. A lapse is handed out after its deadline (late, in a storm of
+   * thousands), so the zone does not wait for the change it brings: the first query at or past a
+   * deadline re-reads that service, and a lapsed instance is out of the answer from its deadline on.
+   */
+  readonly #deadlines = new Deadlines<ServiceSlot>();
   readonly #pendingParents = new Set<string>();
   readonly #pendingReverse = new Set<string>();
   readonly #mname: Buffer;
@@ -122,10 +134,12 @@ export class Zone {
 
   /** The records of a service's answerable instances, or null when it has none (the name does not exist). */
   service(name: string): ServiceRecords | null {
+    this.passDeadlines();
     const slot = this.#services.get(name);
     if (!slot) return null;
     if (slot.records === undefined) {
-      const answerable = this.#view.answerable(name);
+      const now = Date.now();
+      const answerable = this.#view.answerable(name, now);
       if (!answerable) {
         this.#dropSlot(slot);
         return null;
@@ -133,6 +147,8 @@ export class Zone {
       this.recordsBuilt += answerable.length;
       slot.records = this.#build(name, answerable, slot.stale);
       slot.stale = null;
+      slot.builtAt = now;
+      this.#holdUntil(slot, this.#view.nextLeaseDeadline(name, now));
     }
     return slot.records;
   }
@@ -149,6 +165,33 @@ export class Zone {
     }
     if (answerable.length >= RECORD_SETS.liveFrom) return new LiveServiceRecords(name, answerable, this.domain, this.ttl);
     return buildServiceRecords(answerable, this.domain, this.ttl, stale);
+  }
+
+  /**
+   * Brings the zone to the present: the services a lease deadline has passed in since their records
+   * were built are dropped (rebuilt on their next query, without what lapsed), or, when no lease
+   * of theirs lapsed after all (renewed meanwhile), kept until their next deadline. Every query calls
+   * this first; without a deadline due it costs a clock read.
+   */
+  passDeadlines(now = Date.now()): void {
+    const deadlines = this.#deadlines;
+    while (deadlines.next <= now) {
+      const at = deadlines.next;
+      const slot = deadlines.pop();
+      if (slot.queuedAt === at) slot.queuedAt = Infinity;
+      // Rebuilt, dropped or re-dated since this was pushed.
+      if (slot.validUntil !== at || slot.records === undefined || this.#services.get(slot.name) !== slot) continue;
+      const next = this.#view.nextLeaseDeadline(slot.name, slot.builtAt);
+      if (next <= now) this.#changed(slot.name, undefined);
+      else this.#holdUntil(slot, next);
+    }
+  }
+
+  #holdUntil(slot: ServiceSlot, validUntil: number): void {
+    slot.validUntil = validUntil;
+    if (validUntil === Infinity || validUntil === slot.queuedAt) return;
+    this.#deadlines.push(validUntil, slot);
+    slot.queuedAt = validUntil;
   }
 
   /**
@@ -224,7 +267,7 @@ export class Zone {
 
   #addSlot(name: string): void {
     const bytes = Buffer.from(name, 'latin1');
-    const slot: ServiceSlot = { name, bytes, hash: hashFolded(bytes, 0, bytes.length), records: undefined, stale: null, next: undefined };
+    const slot: ServiceSlot = { name, bytes, hash: hashFolded(bytes, 0, bytes.length), records: undefined, stale: null, builtAt: 0, validUntil: Infinity, queuedAt: Infinity, next: undefined };
     this.#services.set(name, slot);
     this.#link(slot);
   }
@@ -272,6 +315,9 @@ export class Zone {
     }
     if (change.added) this.recordsBuilt++;
     if (live.needsRebuild) return false;
+    // Added or changed in place: its lease's deadline may come before the set's.
+    const deadline = this.#view.leaseDeadline(slot.name, instanceId);
+    if (deadline < slot.validUntil) this.#holdUntil(slot, deadline);
     // A service awaiting a full re-index gets it on next use; re-indexing it now would cost O(n).
     if (!this.#pendingReverse.has(slot.name)) this.reverseIndex.replace(slot.name, change.removed, change.added);
     if (change.tagsChanged) this.#pendingParents.add(slot.name);

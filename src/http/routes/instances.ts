@@ -22,12 +22,19 @@ interface InstanceParams {
 /** The registration body after its schema: the defaults filled in, service and id from the path. */
 type RegistrationBody = Omit<Registration, 'service' | 'id' | 'maintenance'>;
 
+/** What the API shows of an instance beside its fields: the registry's, or as they were at an event. */
+export interface InstanceFigures {
+  effectiveWeight(instance: Instance): number;
+  warmupProgress(instance: Instance): number | null;
+  leaseHeldElsewhere(instance: Instance): string | null;
+}
+
 /**
  * An instance as the API shows it: times as ISO strings, the weight DNS publishes beside the
  * registered one, when its lease was last renewed (a heartbeat, or the registration itself) and how
  * far it is through a warm-up.
  */
-export function instanceJson(instance: Instance, registry: Registry) {
+export function instanceJson(instance: Instance, registry: InstanceFigures) {
   const health: Record<string, { status: string; note: string; since: string }> = {};
   for (const [name, source] of Object.entries(instance.health) as Array<[string, HealthSource]>) {
     health[name] = { status: source.status, note: source.note, since: iso(source.since) };

@@ -1,7 +1,39 @@
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from '../../registry/registry.ts';
+import type { Instance, RegistryEvent } from '../../registry/types.ts';
 import type { WatchHub } from '../../watch/hub.ts';
 import { HttpError } from '../errors.ts';
 import { errorResponse, watchQuery } from '../schemas.ts';
+import { instanceJson } from './instances.ts';
+
+/**
+ * The JSON body of a watch event (what happened, and the instance or settings as they were then),
+ * made when a reader first wants it: most events of a storm of lapses are never read. What can
+ * change on the instance afterwards is copied now (health sources are replaced, never changed in
+ * place; everything else belongs to the registration, which a re-registration replaces whole).
+ */
+export function watchEventBody(event: RegistryEvent, registry: Registry): () => unknown {
+  if (event.type === 'settings') {
+    const body = { type: event.type, index: event.index, service: event.service, settings: event.settings };
+    return () => body;
+  }
+  const live = event.instance;
+  const { status, maintenance, expiresAt, warmingSince, index } = live;
+  const health = { ...live.health };
+  const figures = { effectiveWeight: registry.effectiveWeight(live), warmupProgress: registry.warmupProgress(live), leaseHolder: registry.leaseHeldElsewhere(live) };
+  return () => {
+    const instance: Instance = { ...live, status, maintenance, expiresAt, warmingSince, index, health };
+    return {
+      type: event.type,
+      index: event.index,
+      service: live.service,
+      id: live.id,
+      ...(event.type === 'deregister' ? { reason: event.reason } : {}),
+      ...(event.type === 'health' ? { previous: event.previous } : {}),
+      instance: instanceJson(instance, { effectiveWeight: () => figures.effectiveWeight, warmupProgress: () => figures.warmupProgress, leaseHeldElsewhere: () => figures.leaseHolder }),
+    };
+  };
+}
 
 /**
  * `GET /v1/watch[?service=NAME]`: server-sent events (`register`, `deregister`, `health`,
