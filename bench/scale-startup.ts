@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NODE, markdownTable, median, positiveInteger, stop, stopAll, stopAllAndRemove, stopOnInterrupt, textTable, writeSection } from './lib.ts';
+import { CLOCK_TICKS_PER_SECOND, NODE, cpuTicks, markdownTable, median, positiveInteger, stop, stopAll, stopAllAndRemove, stopOnInterrupt, textTable, writeSection } from './lib.ts';
 import { launchSignpost, populate, rssBytes } from './scale-lib.ts';
 
 const SECTION_HEADING = '## Scale: start-up';
@@ -35,6 +35,9 @@ interface Row {
   perService: number;
   startupS: number[];
   rssReady: number[];
+  /** CPU seconds at the ready line: every thread (main, database worker, GC helpers), and the main thread alone. */
+  cpuS: number[];
+  mainCpuS: number[];
 }
 
 /** The data directory of one size and shape, written unless a kept one already holds it. */
@@ -50,11 +53,14 @@ async function dataDir(instances: number, perService: number): Promise<string> {
   return dir;
 }
 
-async function measure(dir: string, name: string): Promise<{ startupS: number; rss: number }> {
+async function measure(dir: string, name: string): Promise<{ startupS: number; rss: number; cpuS: number; mainCpuS: number }> {
   const server = await launchSignpost(name, ['--data-dir', dir]);
   const rss = rssBytes(server.pid);
+  const cpuS = cpuTicks(server.pid) / CLOCK_TICKS_PER_SECOND;
+  // The main thread is the task whose id is the process id.
+  const mainCpuS = cpuTicks(`${server.pid}/task/${server.pid}`) / CLOCK_TICKS_PER_SECOND;
   await stop(server.child);
-  return { startupS: server.readyMs / 1000, rss };
+  return { startupS: server.readyMs / 1000, rss, cpuS, mainCpuS };
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
@@ -72,22 +78,28 @@ async function main(): Promise<void> {
     for (const instances of SIZES) {
       if (instances < perService) continue;
       const dir = await dataDir(instances, perService);
-      const row: Row = { instances, perService, startupS: [], rssReady: [] };
+      const row: Row = { instances, perService, startupS: [], rssReady: [], cpuS: [], mainCpuS: [] };
       for (let run = 0; run < RUNS; run++) {
-        const { startupS, rss } = await measure(dir, `Signpost ${instances}`);
+        const { startupS, rss, cpuS, mainCpuS } = await measure(dir, `Signpost ${instances}`);
         row.startupS.push(startupS);
         row.rssReady.push(rss);
-        console.log(`${fixed(instances)} (${fixed(instances / perService)} × ${fixed(perService)}) run ${run + 1}: ready in ${startupS.toFixed(2)} s, RSS ${mib(rss)} MiB`);
+        row.cpuS.push(cpuS);
+        row.mainCpuS.push(mainCpuS);
+        console.log(
+          `${fixed(instances)} (${fixed(instances / perService)} × ${fixed(perService)}) run ${run + 1}: ready in ${startupS.toFixed(2)} s, ` +
+            `CPU ${cpuS.toFixed(2)} s (main thread ${mainCpuS.toFixed(2)} s), RSS ${mib(rss)} MiB`,
+        );
       }
       rows.push(row);
     }
   }
   const loadAfter = os.loadavg();
-  const header = ['instances', 'services × size', 'start-up s (median; runs)', 'RSS ready MiB (median)', 'bytes/instance over empty'];
+  const header = ['instances', 'services × size', 'start-up s (median; runs)', 'CPU s at ready: all threads / main thread (medians)', 'RSS ready MiB (median)', 'bytes/instance over empty'];
   const tableRows = rows.map((row) => [
     fixed(row.instances),
     `${fixed(row.instances / row.perService)} × ${fixed(row.perService)}`,
     `${fixed(median(row.startupS), 2)} (${row.startupS.map((s) => s.toFixed(2)).join(', ')})`,
+    `${fixed(median(row.cpuS), 2)} / ${fixed(median(row.mainCpuS), 2)}`,
     mib(median(row.rssReady)),
     fixed((median(row.rssReady) - empty.rss) / row.instances),
   ]);
@@ -108,7 +120,8 @@ async function main(): Promise<void> {
         '',
         `Start-up: spawn of \`signpost serve --data-dir DIR\` to its ready line, the data directory written beforehand through the store ` +
           `(as bench:scale writes it: a unique address, a tag and two meta entries per instance). RSS at the ready line; an empty server: ` +
-          `${mib(empty.rss)} MiB, ready in ${empty.startupS.toFixed(2)} s.`,
+          `${mib(empty.rss)} MiB, ready in ${empty.startupS.toFixed(2)} s. CPU: the server's CPU time at the ready line (\`/proc\`), ` +
+          'less sensitive than the start-up time to what else the machine runs.',
         '',
         markdownTable(header, tableRows),
         '',
