@@ -122,8 +122,8 @@ export function pinToCpu(pid: number, cpu: number): void {
   if (result.status !== 0) throw new Error(`taskset -a -cp ${cpu} ${pid} failed: ${result.stderr || result.error}`);
 }
 
-/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat). */
-export function cpuTicks(pid: number): number {
+/** utime + stime of a process (or of one thread, given as `PID/task/TID`), in clock ticks (fields 14 and 15 of /proc/PID/stat). */
+export function cpuTicks(pid: number | string): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) is parenthesised and may hold spaces: count fields after it.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -1,12 +1,12 @@
 // The SQLite store's start-up read, in pages: every stored registration comes back exactly once,
 // as it was put (field order and a null maintenance flag included), across page boundaries, and
-// the registry restores them all while the store reads on.
+// the registry restores them all while the store reads on, each as a fresh registration of its body.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { Registry } from '../src/registry/registry.ts';
-import type { Registration } from '../src/registry/types.ts';
+import { registrationOf, type Instance, type Registration, type RegistryEvent } from '../src/registry/types.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'signpost-store-load-'));
@@ -59,6 +59,72 @@ it('gives back every registration exactly once, as it was put, across pages', as
   expect(await registry.start()).toBe(COUNT);
   expect(registry.get('svc0', 'i0')?.maintenance).toEqual({ reason: 'patch 0' });
   expect(registry.get(`svc${(COUNT - 1) % 97}`, `i${COUNT - 1}`)?.address).toBe(registration(COUNT - 1).address);
+  await registry.close();
+  await reopened.close();
+});
+
+it('restores each instance as a fresh registration of its body: health, lease, maintenance; the same body again is a heartbeat; a restored lease lapses at its deadline', async () => {
+  const dir = join(root, 'restore');
+  const options = { gracePeriod: 60, onlyPassing: false };
+  const base = { address: '10.9.0.1', port: 80, weight: 10, priority: 0, ttl: 30, tags: ['blue'], meta: { zone: 'eu' } };
+  const check = { http: 'http://10.9.0.1/health', interval: 5, timeout: 1, successBeforePassing: 1, failuresBeforeCritical: 1 };
+  const bodies: Registration[] = [
+    { ...base, service: 'web', id: 'plain' },
+    { ...base, service: 'web', id: 'twin', address: '10.9.0.2' },
+    { ...base, service: 'web', id: 'checked', check },
+    { ...base, service: 'web', id: 'warming-up', initialStatus: 'warning' },
+    { ...base, service: 'web', id: 'forever', ttl: 0 },
+    { ...base, service: 'web', id: 'extras', warningWeight: 3, deregisterCriticalAfter: 5 },
+    { ...base, service: 'web', id: 'patched' },
+    { ...base, service: 'api', id: 'short', ttl: 1 },
+  ];
+  const store = await SqliteStore.open(dir);
+  const first = new Registry(store, options);
+  await first.start();
+  const registered = new Map<string, Instance>();
+  for (const body of bodies) registered.set(body.id, await first.register(body));
+  registered.set('patched', (await first.setMaintenance('web', 'patched', true, 'kernel update'))!);
+  await first.close();
+  await store.close();
+
+  const reopened = await SqliteStore.open(dir);
+  const registry = new Registry(reopened, options);
+  const events: RegistryEvent[] = [];
+  registry.onEvent((event) => events.push(event));
+  const lapsed = new Promise<Instance>((resolve) => registry.onEvent((event) => event.type === 'health' && event.instance.id === 'short' && resolve(event.instance)));
+  expect(await registry.start()).toBe(bodies.length);
+  for (const [id, before] of registered) {
+    const after = registry.get(before.service, id)!;
+    expect(registrationOf(after)).toEqual(registrationOf(before));
+    // A restart is a new registration: the same health as when first registered, a fresh lease of one ttl.
+    expect(after.status).toBe(before.status);
+    expect(Object.keys(after.health).sort()).toEqual(Object.keys(before.health).sort());
+    for (const source of ['lease', 'check', 'maintenance'] as const) {
+      expect(after.health[source] && { ...after.health[source], since: 0 }).toEqual(before.health[source] && { ...before.health[source], since: 0 });
+    }
+    expect(after.expiresAt).toBe(before.expiresAt === null ? null : after.registeredAt + after.ttl * 1000);
+    expect(after.warmingSince).toBeNull();
+  }
+  expect(registry.get('web', 'checked')?.health.check).toMatchObject({ status: 'critical', note: 'awaiting the first check' });
+  expect(registry.get('web', 'patched')).toMatchObject({ status: 'maintenance', maintenance: { reason: 'kernel update' } });
+  expect(registry.get('web', 'warming-up')?.status).toBe('warning');
+  expect(registry.get('web', 'forever')).toMatchObject({ status: 'passing', health: {}, expiresAt: null });
+
+  // The same body registered again keeps the restored instance (and what it has earned): a heartbeat.
+  const plain = registry.get('web', 'plain')!;
+  events.length = 0;
+  expect(await registry.register(bodies[0])).toBe(plain);
+  expect(events.filter((event) => event.type === 'register')).toEqual([]);
+  // Another body replaces it, as before the restart.
+  const moved = await registry.register({ ...bodies[0], tags: ['green'] });
+  expect(moved).not.toBe(plain);
+  expect(moved.tags).toEqual(['green']);
+  expect(registry.get('web', 'twin')?.tags).toEqual(['blue']);
+
+  // The restored lease of one second lapses at its deadline, not before.
+  const short = await lapsed;
+  expect(short.status).toBe('critical');
+  expect(short.health.lease!.since).toBeGreaterThanOrEqual(short.expiresAt!);
   await registry.close();
   await reopened.close();
 });

@@ -54,6 +54,11 @@ export function isLeased(registration: Registration): boolean {
   return !registration.check && registration.ttl > 0;
 }
 
+/** Whether an instance starts passing on its lease alone, if any (no check, no maintenance, no other initial status). */
+export function startsPassing(registration: Registration): boolean {
+  return !registration.check && !registration.maintenance && (registration.initialStatus ?? 'passing') === 'passing';
+}
+
 /** What a registration reports for its lease until the first heartbeat. */
 export function initialReport(registration: Registration): { status: ReportedStatus; note: string } {
   const status = registration.initialStatus ?? 'passing';

@@ -4,9 +4,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { KeyedQueue } from '../lib/keyed-queue.ts';
 import { registrationFingerprint } from './check-coordinator.ts';
 import { RegistryActivity } from './activity.ts';
-import { warmupProgress } from './health.ts';
+import { isLeased, warmupProgress } from './health.ts';
 import { LeaseDeadlines } from './lease-deadlines.ts';
-import { PASSING, RegistryState, type RegistryOptions, type Report } from './state.ts';
+import { DEFAULT_SETTINGS, PASSING, RegistryState, type RegistryOptions, type Report } from './state.ts';
 import type { RemoteChange, ReplicatedStore, Store } from './store.ts';
 import { registrationOf, type Instance, type Registration, type ServiceSettings } from './types.ts';
 
@@ -22,7 +22,7 @@ export class Registry extends RegistryState {
   /**
    * Set for a store shared with other nodes (etcd). Then the store, not a local timer, decides when a
    * lease lapses (every node must agree), heartbeats renew the shared lease first, and changes made
-   * by other nodes arrive through `applyRemote`, emitting the same events as local ones.
+   * by other nodes arrive through `#applyRemote`, emitting the same events as local ones.
    */
   readonly #replicated: ReplicatedStore | undefined;
   readonly #writes = new KeyedQueue();
@@ -41,9 +41,7 @@ export class Registry extends RegistryState {
   /** Loads every stored registration (each starts with a fresh lease of one ttl) and every service's settings. */
   async start(): Promise<number> {
     for (const [service, settings] of await this.#store.loadSettings()) this.restoreSettings(service, settings);
-    const restore = (registrations: readonly Registration[]) => {
-      for (const registration of registrations) this.put(registration, Date.now());
-    };
+    const restore = (registrations: readonly Registration[]) => this.restore(registrations, Date.now());
     let restored: number;
     if (this.#store.loadInPages) {
       restored = await this.#store.loadInPages(restore);
@@ -52,7 +50,7 @@ export class Registry extends RegistryState {
       restore(rows);
       restored = rows.length;
     }
-    if (this.#replicated) this.loadedAt(this.#replicated.follow((change) => (change.kind === 'check' ? this.#applyCheck(change) : this.applyRemote(change))));
+    if (this.#replicated) this.loadedAt(this.#replicated.follow((change) => (change.kind === 'check' ? this.#applyCheck(change) : this.#applyRemote(change))));
     return restored;
   }
 
@@ -105,6 +103,22 @@ export class Registry extends RegistryState {
   /** With a shared store, the node holding the instance's lease when it is not this one; null otherwise. */
   leaseHeldElsewhere(instance: Instance): string | null {
     return (instance.expiresAt !== null && this.#replicated?.leaseHeldElsewhere(instance.service, instance.id)) || null;
+  }
+
+  /**
+   * Services as the catalogue lists them: those with instances, and those declared ahead of (or
+   * after) their instances by settings of their own (anything but the defaults). Sorted.
+   */
+  catalogue(): string[] {
+    const names = new Set(this.serviceNames());
+    for (const service of this.storedSettings().keys()) if (this.hasOwnSettings(service)) names.add(service);
+    return [...names].sort();
+  }
+
+  /** Does `service` have settings other than the defaults (it is declared, instances or not)? */
+  hasOwnSettings(service: string): boolean {
+    const settings = this.storedSettings().get(service);
+    return settings !== undefined && !isDeepStrictEqual({ ...DEFAULT_SETTINGS }, { ...settings });
   }
 
   /** How far an instance is through its service's warm-up (0-1); null when it is not warming. */
@@ -169,6 +183,39 @@ export class Registry extends RegistryState {
     if (!this.#replicated) return registration;
     const same = previous !== undefined && isDeepStrictEqual({ ...registrationOf(previous), maintenance: null }, { ...registration, maintenance: null });
     return { ...registration, registeredAt: same ? previous.registeredAt : Date.now() };
+  }
+
+  /** A change another node made to the shared store (or a lease the store let lapse): memory only, same events. */
+  #applyRemote(change: RemoteChange): void {
+    this.atRevision(change.revision, () => this.#applyChange(change));
+  }
+
+  #applyChange(change: RemoteChange): void {
+    const now = Date.now();
+    if (change.kind === 'settings') {
+      if (!isDeepStrictEqual(this.storedSettings().get(change.service), change.settings)) this.applySettings(change.service, change.settings);
+      return;
+    }
+    if (change.kind === 'put') {
+      const registration = { ...change.registration, maintenance: change.registration.maintenance ?? null };
+      const previous = this.get(registration.service, registration.id);
+      const { registeredAt, ...body } = registration;
+      if (previous && isDeepStrictEqual({ ...registrationOf(previous), maintenance: null }, { ...body, maintenance: null })) {
+        // The same registration, perhaps with the maintenance flag changed: health is kept.
+        if (!isDeepStrictEqual(previous.maintenance, registration.maintenance)) this.applyMaintenance(previous, registration.maintenance, now);
+        return;
+      }
+      this.put(registration, now);
+      return;
+    }
+    const instance = this.get(change.service, change.id);
+    if (!instance) return;
+    if (change.kind === 'delete') {
+      this.remove(instance, instance.status === 'critical' ? 'critical' : 'request');
+    } else if (isLeased(instance)) {
+      if (change.status === 'expired') this.remoteLapse(instance, now);
+      else this.renew(instance, { status: change.status, note: change.note }, now);
+    }
   }
 
   /** Another node's check result: applied to the registration it was for, never to a replacement. */

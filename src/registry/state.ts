@@ -8,6 +8,7 @@ import {
   initialReport,
   instanceStatus,
   isLeased,
+  startsPassing,
   isCriticalBelowMaintenance,
   isServable,
   leaseLapsedNote,
@@ -18,10 +19,9 @@ import {
   type HealthPolicy,
 } from './health.ts';
 import { protectionOf, TrippedServices } from './protection.ts';
-import type { RemoteChange } from './store.ts';
 import { InstanceTimers } from './timers.ts';
 import { Warmups } from './warmup.ts';
-import { registrationOf, type Answerable, type HealthStatus, type Instance, type Registration, type RegistryEvent, type RegistryView, type ReportedStatus, type ServiceSettings } from './types.ts';
+import { registrationOf, type Answerable, type HealthSource, type HealthStatus, type Instance, type Registration, type RegistryEvent, type RegistryView, type ReportedStatus, type ServiceSettings } from './types.ts';
 
 export interface RegistryOptions extends HealthPolicy {
   /** Seconds an instance may stay critical before it is deleted, unless its registration says otherwise. */
@@ -42,7 +42,7 @@ export const DEFAULT_SETTINGS: Readonly<ServiceSettings> = Object.freeze({ prote
  * Every visible change takes the next value of one index (changes.ts). A lease is a deadline on the
  * timers' one clock (timers.ts), moved by heartbeats; when it lapses the instance turns critical at
  * once, and after its grace period `deadlinePassed` is called to delete it. With shared leases (a
- * replicated store) no lease deadline runs: the store says when a lease lapsed, through `applyRemote`.
+ * replicated store) no lease deadline runs: the store says when a lease lapsed (registry.ts applies it).
  */
 export abstract class RegistryState implements RegistryView {
   readonly #options: RegistryOptions;
@@ -56,7 +56,12 @@ export abstract class RegistryState implements RegistryView {
   constructor(options: RegistryOptions, sharedLeases: boolean) {
     this.#options = options;
     // With an embedded store a lease is a local deadline; with a shared one the store decides expiry.
-    this.#timers = new InstanceTimers<Instance>((instance) => this.#lapse(instance), (instance) => this.deadlinePassed(instance), !sharedLeases);
+    this.#timers = new InstanceTimers<Instance>(
+      (instance) => this.#lapse(instance),
+      (instance) => this.deadlinePassed(instance),
+      (instance) => this.#services.get(instance.service)?.get(instance.id) === instance,
+      !sharedLeases,
+    );
     // A shared store's changes are indexed by its revisions (changes.ts), from its snapshot on.
     this.#feed = new ChangeFeed(sharedLeases ? 0 : undefined);
   }
@@ -124,22 +129,6 @@ export abstract class RegistryState implements RegistryView {
 
   serviceNames(): IterableIterator<string> {
     return this.#services.keys();
-  }
-
-  /**
-   * Services as the catalogue lists them: those with instances, and those declared ahead of (or
-   * after) their instances by settings of their own (anything but the defaults). Sorted.
-   */
-  catalogue(): string[] {
-    const names = new Set(this.#services.keys());
-    for (const service of this.#settings.keys()) if (this.hasOwnSettings(service)) names.add(service);
-    return [...names].sort();
-  }
-
-  /** Does `service` have settings other than the defaults (it is declared, instances or not)? */
-  hasOwnSettings(service: string): boolean {
-    const settings = this.#settings.get(service);
-    return settings !== undefined && !isDeepStrictEqual({ ...DEFAULT_SETTINGS }, { ...settings });
   }
 
   hasService(service: string): boolean {
@@ -266,7 +255,6 @@ export abstract class RegistryState implements RegistryView {
       index: 0,
     };
     instances.set(instance.id, instance);
-    this.#timers.track(instance);
     if (isLeased(registration)) this.#timers.renewLease(instance, instance.expiresAt);
     if (isServable(instance.status, this.#options)) this.#warmups.start(instance, registeredAt);
     this.updateDeadline(instance);
@@ -274,6 +262,42 @@ export abstract class RegistryState implements RegistryView {
     this.#feed.emit({ type: 'register', index: instance.index, instance, replaced: previous !== undefined });
     this.#changed(instance.service, instance.id);
     return instance;
+  }
+
+  /**
+   * Stored registrations at start-up, a page at a time: the instances `put` makes, less its work per
+   * instance that nobody needs yet (none replaces another; a service's change is told once a page).
+   * Any with other health to start with, a time of its own or met twice go through `put`.
+   */
+  protected restore(registrations: readonly Registration[], now: number): void {
+    // Health sources are replaced when they change, never changed in place: the page shares one.
+    const lease: HealthSource = { ...PASSING, since: now };
+    const changed = new Set<string>();
+    for (const registration of registrations) {
+      let instances = this.#services.get(registration.service);
+      if (!startsPassing(registration) || registration.registeredAt !== undefined || instances?.has(registration.id)) {
+        this.put(registration, now);
+        continue;
+      }
+      if (!instances) this.#services.set(registration.service, (instances = new Map()));
+      const leased = isLeased(registration);
+      const instance: Instance = {
+        ...registration,
+        maintenance: null,
+        status: 'passing',
+        health: leased ? { lease } : {},
+        registeredAt: now,
+        expiresAt: leased ? now + registration.ttl * 1000 : null,
+        warmingSince: null,
+        index: this.#feed.bump(registration.service),
+      };
+      instances.set(instance.id, instance);
+      this.#timers.renewLease(instance, instance.expiresAt);
+      this.#warmups.start(instance, now);
+      this.#feed.emit({ type: 'register', index: instance.index, instance, replaced: false });
+      changed.add(instance.service);
+    }
+    for (const service of changed) this.#changed(service);
   }
 
   /** A heartbeat taken: the lease runs again from `now`, and the reported status is recorded. */
@@ -286,37 +310,14 @@ export abstract class RegistryState implements RegistryView {
   }
 
 
-  /** A change another node made to the shared store (or a lease the store let lapse): memory only, same events. */
-  protected applyRemote(change: RemoteChange): void {
-    this.#feed.atRevision(change.revision, () => this.#applyRemote(change));
+  /** The shared store let the lease lapse: the instance turns critical now. */
+  protected remoteLapse(instance: Instance, now: number): void {
+    this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now, true);
   }
 
-  #applyRemote(change: RemoteChange): void {
-    const now = Date.now();
-    if (change.kind === 'settings') {
-      if (!isDeepStrictEqual(this.#settings.get(change.service), change.settings)) this.applySettings(change.service, change.settings);
-      return;
-    }
-    if (change.kind === 'put') {
-      const registration = { ...change.registration, maintenance: change.registration.maintenance ?? null };
-      const previous = this.get(registration.service, registration.id);
-      const { registeredAt, ...body } = registration;
-      if (previous && isDeepStrictEqual({ ...registrationOf(previous), maintenance: null }, { ...body, maintenance: null })) {
-        // The same registration, perhaps with the maintenance flag changed: health is kept.
-        if (!isDeepStrictEqual(previous.maintenance, registration.maintenance)) this.applyMaintenance(previous, registration.maintenance, now);
-        return;
-      }
-      this.put(registration, now);
-      return;
-    }
-    const instance = this.get(change.service, change.id);
-    if (!instance) return;
-    if (change.kind === 'delete') {
-      this.remove(instance, instance.status === 'critical' ? 'critical' : 'request');
-    } else if (isLeased(instance)) {
-      if (change.status === 'expired') this.#setSource(instance, 'lease', 'critical', leaseLapsedNote(instance.ttl), now, true);
-      else this.renew(instance, { status: change.status, note: change.note }, now);
-    }
+  /** The settings stored per service (`settings` gives the defaults for a service without). */
+  protected storedSettings(): ReadonlyMap<string, ServiceSettings> {
+    return this.#settings;
   }
 
   protected applySettings(service: string, settings: ServiceSettings): void {

@@ -9,7 +9,9 @@ import { LeaseClock } from './lease-clock.ts';
  * timer is unref'd: it never keeps a process alive on its own.
  */
 export class InstanceTimers<K extends object> {
-  readonly #tracked = new Set<K>();
+  /** Whether `key` is still registered (its timers may run): asked, rather than kept in a set of a million keys. */
+  readonly #isCurrent: (key: K) => boolean;
+  #stopped = false;
   readonly #leases: LeaseClock<K>;
   readonly #deadlines: LeaseClock<K>;
   /** Keys whose deletion deadline came: it counts as set until cleared (the deletion may be retried). */
@@ -17,8 +19,12 @@ export class InstanceTimers<K extends object> {
 
   readonly #localLeases: boolean;
 
-  /** `onLapse(key)` when a lease lapses; `onDue(key)` when a deletion deadline comes; `localLeases` false: a shared store decides expiry (no lease runs here). */
-  constructor(onLapse: (key: K) => void, onDue: (key: K) => void, localLeases = true) {
+  /**
+   * `onLapse(key)` when a lease lapses; `onDue(key)` when a deletion deadline comes; `isCurrent(key)`
+   * while it is registered; `localLeases` false: a shared store decides expiry (no lease runs here).
+   */
+  constructor(onLapse: (key: K) => void, onDue: (key: K) => void, isCurrent: (key: K) => boolean, localLeases = true) {
+    this.#isCurrent = isCurrent;
     this.#localLeases = localLeases;
     this.#leases = new LeaseClock(onLapse);
     this.#deadlines = new LeaseClock((key) => {
@@ -27,13 +33,9 @@ export class InstanceTimers<K extends object> {
     });
   }
 
-  /** Starts tracking `key`, with no timer yet. */
-  track(key: K): void {
-    this.#tracked.add(key);
-  }
-
+  /** Whether `key` may have timers: registered, and the timers not stopped. */
   isTracked(key: K): boolean {
-    return this.#tracked.has(key);
+    return !this.#stopped && this.#isCurrent(key);
   }
 
   hasLease(key: K): boolean {
@@ -42,7 +44,7 @@ export class InstanceTimers<K extends object> {
 
   /** (Re)starts the lease of `key`: it lapses at `deadline` (epoch ms) unless renewed again. */
   renewLease(key: K, deadline: number | null): void {
-    if (this.#localLeases && deadline !== null && this.#tracked.has(key)) this.#leases.set(key, deadline);
+    if (this.#localLeases && deadline !== null && this.isTracked(key)) this.#leases.set(key, deadline);
   }
 
   /** Ends the lease of `key` without handing its lapse out (the caller deals with it). */
@@ -73,7 +75,7 @@ export class InstanceTimers<K extends object> {
 
   /** Sets `key`'s deletion deadline `ms` from now, unless one is already set. */
   setDeadline(key: K, ms: number): void {
-    if (this.#tracked.has(key) && !this.hasDeadline(key)) this.#deadlines.set(key, Date.now() + ms);
+    if (this.isTracked(key) && !this.hasDeadline(key)) this.#deadlines.set(key, Date.now() + ms);
   }
 
   clearDeadline(key: K): void {
@@ -81,15 +83,15 @@ export class InstanceTimers<K extends object> {
     this.#passed.delete(key);
   }
 
-  /** Stops `key`'s timers and forgets it. */
+  /** Stops `key`'s timers (before it is replaced or removed). */
   forget(key: K): void {
-    if (!this.#tracked.delete(key)) return;
     this.#leases.delete(key);
     this.clearDeadline(key);
   }
 
+  /** Stops every timer, for good. */
   clear(): void {
-    this.#tracked.clear();
+    this.#stopped = true;
     this.#passed.clear();
     this.#leases.clear();
     this.#deadlines.clear();

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 import { reasonOf as systemReasonOf } from '../lib/system-errors.ts';
+import { PageWriter } from './load-pages.ts';
 import { databaseFile, type Reply, type Request, type Write } from './sqlite.ts';
 
 /** `PRAGMA user_version` of the schema below; a database with another version is refused. */
@@ -46,16 +47,14 @@ try {
     delete: db.prepare('DELETE FROM instances WHERE service = ? AND id = ?'),
     settings: db.prepare('INSERT OR REPLACE INTO settings (service, body) VALUES (?, ?)'),
   };
-  // Instances go to the main thread a page at a time, each page one JSON string (one string to
-  // pass and one JSON.parse there, rather than a structured clone of a row object per instance):
-  // a million rows are never one string of hundreds of megabytes, and the main thread parses one
+  // Instances go to the main thread a page at a time, each page one JSON string of columns
+  // (load-pages.ts: this thread parses each row's body, the main thread only a few arrays a page):
+  // a million rows are never one string of hundreds of megabytes, and the main thread takes in one
   // page while this thread reads the next. One pass over the table: the cursor stays open between
   // pages (nothing writes before the load is done: the registry waits for it).
-  // Each row is `{"service":…,"id":…,` and the body's own fields: the registration as it was put.
-  const instances = db.prepare(
-    `SELECT '{"service":' || json_quote(service) || ',"id":' || json_quote(id) || iif(body = '{}', '}', ',' || substr(body, 2)) AS registration FROM instances`,
-  );
-  let cursor: Iterator<Record<string, unknown>> | null = null;
+  const instances = db.prepare('SELECT service, id, body FROM instances');
+  instances.setReturnArrays(true);
+  let cursor: Iterator<unknown> | null = null;
   const settings = db.prepare('SELECT json_group_array(json_array(service, json(body))) AS rows FROM settings');
   port.on('message', (request: Request) => {
     if (request.op === 'close') {
@@ -68,12 +67,15 @@ try {
         reply({ id: request.id, ok: true, rows: String(settings.get()!.rows), more: false });
       } else if (request.op === 'load') {
         if (request.first) cursor = instances.iterate();
-        const rows: string[] = [];
-        let row: IteratorResult<Record<string, unknown>> | undefined;
-        while (rows.length < request.limit && !(row = cursor!.next()).done) rows.push(String(row.value.registration));
-        const more = rows.length === request.limit;
+        const page = new PageWriter();
+        let row: IteratorResult<unknown> | undefined;
+        while (page.length < request.limit && !(row = cursor!.next()).done) {
+          const [service, id, body] = row.value as [string, string, string];
+          page.add(service, id, body);
+        }
+        const more = page.length === request.limit;
         if (!more) cursor = null;
-        reply({ id: request.id, ok: true, rows: `[${rows.join(',')}]`, more });
+        reply({ id: request.id, ok: true, rows: page.take(), more });
       } else {
         commit(db, statements, request.writes);
         reply({ id: request.id, ok: true });

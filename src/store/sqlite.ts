@@ -4,6 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { Registration, ServiceSettings } from '../registry/types.ts';
 import { StoreError, type Store } from '../registry/store.ts';
+import { PageReader } from './load-pages.ts';
 
 /**
  * The worker's file beside this one: `.ts` when run from the sources, `.js` once compiled for the
@@ -32,8 +33,8 @@ export type Load = { op: 'load'; table: 'instances'; first: boolean; limit: numb
 
 /**
  * Database worker → main thread: the answer to request `id`; id 0 answers the open. A load answers
- * with `rows`: a JSON array of registrations (a page of instances; `more` when there may be
- * another) or of `[service, body]` (settings).
+ * with `rows`: a page of instances as JSON columns (load-pages.ts; `more` when there may be
+ * another), or a JSON array of `[service, body]` (settings).
  */
 export type Reply = { id: number; ok: true; rows?: string; more?: boolean } | { id: number; ok: false; message: string };
 
@@ -119,6 +120,7 @@ export class SqliteStore implements Store {
 
   async loadInPages(onPage: (registrations: readonly Registration[]) => void): Promise<number> {
     let count = 0;
+    const reader = new PageReader();
     let page = this.#load({ op: 'load', table: 'instances', first: true, limit: LOAD_PAGE });
     for (;;) {
       const answer = await page;
@@ -127,7 +129,7 @@ export class SqliteStore implements Store {
         page = this.#load({ op: 'load', table: 'instances', first: false, limit: LOAD_PAGE });
         page.catch(() => {}); // awaited on the next turn of this loop; only a throw below leaves it unawaited
       }
-      const registrations = JSON.parse(answer.rows!) as Registration[];
+      const registrations = reader.read(answer.rows!);
       count += registrations.length;
       onPage(registrations);
       if (!answer.more) return count;
