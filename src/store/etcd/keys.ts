@@ -14,11 +14,16 @@ import { Buffer } from 'node:buffer';
 
 export type KeyKind = 'instances/' | 'leases/' | 'settings/' | 'checks/' | 'owners/' | 'members/';
 
+const KINDS: readonly KeyKind[] = ['instances/', 'leases/', 'settings/', 'checks/', 'owners/', 'members/'];
+
 export class EtcdKeys {
   readonly prefix: string;
+  /** The prefix of each kind, built once: every watch event is sorted by kind. */
+  readonly #starts: Readonly<Record<KeyKind, string>>;
 
   constructor(prefix: string) {
     this.prefix = prefix;
+    this.#starts = Object.fromEntries(KINDS.map((kind) => [kind, prefix + kind])) as Record<KeyKind, string>;
   }
 
   /** The key of `name` (`service/id`, or `service` for settings) of one kind. */
@@ -28,7 +33,7 @@ export class EtcdKeys {
 
   /** `service/id` (or `service`) of a key of `kind`; undefined for keys of another kind. */
   nameOf(key: string, kind: KeyKind): string | undefined {
-    const start = this.prefix + kind;
+    const start = this.#starts[kind];
     return key.startsWith(start) ? key.slice(start.length) : undefined;
   }
 

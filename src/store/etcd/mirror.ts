@@ -1,6 +1,7 @@
 // What this node knows of the keys in etcd: the registrations and lease keys as last written or
 // seen, and the revisions of its own writes. It turns what etcd reports (a snapshot, a watch event,
 // a re-read after a compaction) into the changes the registry applies to memory.
+import type { Buffer } from 'node:buffer';
 import type { IKeyValue } from 'etcd3';
 import type { RemoteChange } from '../../registry/store.ts';
 import { isLeased } from '../../registry/health.ts';
@@ -40,6 +41,10 @@ export class EtcdMirror {
   readonly #keys: EtcdKeys;
   /** The revision of this node's last write to a key: watch events up to it are already applied. */
   readonly #written = new Map<string, number>();
+  /** Values this node is putting, by key, until etcd answers: their echo may come back on the watch first. */
+  readonly #sending = new Map<string, Buffer>();
+  /** Such echoes, held until the answer says whether they are this node's write (then memory gets it from the writer). */
+  readonly #echoes = new Map<string, IKeyValue>();
   /** Where changes go; set by `follow`. */
   apply: (change: RemoteChange) => void = () => {};
   /** Told of every lease key another node wrote (or etcd, or anyone, deleted: `undefined`). */
@@ -122,6 +127,42 @@ export class EtcdMirror {
       if (revision === written) this.#written.delete(key);
       if (!resync) return;
     }
+    // A held echo goes first, so that the changes to one key are applied in order.
+    const echo = this.#echoes.get(key);
+    if (echo !== undefined) {
+      this.#echoes.delete(key);
+      this.#applyKey('Put', echo, key, Number(echo.mod_revision));
+    }
+    if (!resync && type === 'Put' && this.#sending.get(key)?.equals(kv.value)) {
+      // What this node is putting, back before etcd's answer: most likely its own write, which the
+      // writer applies once answered. Parsing and applying it here would do that work twice.
+      this.#echoes.set(key, kv);
+      return;
+    }
+    this.#applyKey(type, kv, key, revision);
+  }
+
+  /** Notes that this node is about to put `value` at `key` (`sent` must follow, however the write ends). */
+  sending(key: string, value: Buffer): void {
+    this.#sending.set(key, value);
+  }
+
+  /**
+   * etcd answered the put of `value` at `key`: committed at `revision` (then call `wrote` first), or
+   * 0 (not written, or no answer). An echo held meanwhile up to `revision` was this write; any other
+   * is a change like any other, applied now.
+   */
+  sent(key: string, value: Buffer, revision: number): void {
+    if (this.#sending.get(key) === value) this.#sending.delete(key);
+    const echo = this.#echoes.get(key);
+    if (echo === undefined) return;
+    this.#echoes.delete(key);
+    const echoRevision = Number(echo.mod_revision);
+    if (revision === 0 || echoRevision > revision) this.#applyKey('Put', echo, key, echoRevision);
+    else if (echoRevision === this.#written.get(key)) this.#written.delete(key);
+  }
+
+  #applyKey(type: 'Put' | 'Delete', kv: IKeyValue, key: string, revision: number): void {
     const instance = this.#keys.nameOf(key, 'instances/');
     if (instance !== undefined) {
       const [service, id] = splitName(instance);

@@ -98,31 +98,43 @@ export class EtcdStore implements Store, ReplicatedStore {
     const known = this.#mirror.registrations.get(name);
     const instanceKey = this.#keys.key('instances/', name);
     const leaseKey = this.#keys.key('leases/', name);
-    const ops: IRequestOp[] = [putOp(instanceKey, JSON.stringify(registration))];
-    const sameBody = known !== undefined && isDeepStrictEqual(withoutMaintenance(known), withoutMaintenance(registration));
-    const onlyMaintenance = sameBody && !isDeepStrictEqual(known.maintenance ?? null, registration.maintenance ?? null);
+    const puts: Array<[string, Buffer]> = [[instanceKey, Buffer.from(JSON.stringify(registration))]];
+    const ops: IRequestOp[] = [putOp(instanceKey, puts[0][1])];
+    // A new instance (the common write) has nothing to compare with.
+    const onlyMaintenance = known !== undefined && !isDeepStrictEqual(known.maintenance ?? null, registration.maintenance ?? null) && isDeepStrictEqual(withoutMaintenance(known), withoutMaintenance(registration));
     let lease: LeaseValue & { id: string } | undefined;
     let renewedHere = false;
     // Taking an instance in or out of maintenance rewrites the registration only: its lease is untouched.
     if (!onlyMaintenance) {
+      const report = initialReport(registration);
       if (!isLeased(registration)) {
         // Checked instances (and those registered with ttl 0) have no lease.
         ops.push({ request_delete_range: { key: Buffer.from(leaseKey) } });
-      } else if (this.#holdsAlive(name, registration.ttl, initialReport(registration))) {
+      } else if (this.#holdsAlive(name, registration.ttl, report)) {
         // Registered again where its lease is held, with the same ttl and the status it starts with:
         // the lease key would not change, so it is renewed as a heartbeat is, in memory.
         renewedHere = true;
       } else {
         // Registering reports the instance alive, at the status it starts with, as the registry takes
         // it: its lease runs a whole ttl from now, held by this node.
-        const id = await this.#nodeLeases.lease(registration.ttl, ETCD_CALL_TIMEOUT_MS);
-        lease = { id, ...initialReport(registration), holder: this.#node, deadline: Date.now() + registration.ttl * 1000 };
-        ops.push(putOp(leaseKey, leaseValue(lease), id));
+        // Confirmed alive (almost always): taken as it is, without a turn through a promise.
+        const id = this.#nodeLeases.confirmed(registration.ttl) ?? (await this.#nodeLeases.lease(registration.ttl, ETCD_CALL_TIMEOUT_MS));
+        lease = { id, status: report.status, note: report.note, holder: this.#node, deadline: Date.now() + registration.ttl * 1000 };
+        puts.push([leaseKey, Buffer.from(leaseValue(lease))]);
+        ops.push(putOp(leaseKey, puts[1][1], id));
       }
     }
     const keys = onlyMaintenance || renewedHere ? [instanceKey] : [instanceKey, leaseKey];
-    const revision = await this.#write(ops, keys, lease?.id);
+    for (const [key, value] of puts) this.#mirror.sending(key, value);
+    let revision: number;
+    try {
+      revision = await this.#write(ops, keys, lease?.id);
+    } catch (error) {
+      for (const [key, value] of puts) this.#mirror.sent(key, value, 0);
+      throw error;
+    }
     this.#mirror.wrote(keys, revision);
+    for (const [key, value] of puts) this.#mirror.sent(key, value, revision);
     this.#mirror.registrations.set(name, registration);
     if (lease) this.#holdAt(name, lease, registration.ttl, revision);
     else if (renewedHere) this.#held.hold(name, Date.now() + registration.ttl * 1000);
@@ -269,8 +281,8 @@ export class EtcdStore implements Store, ReplicatedStore {
 
 }
 
-function putOp(key: string, value: string, lease?: string): IRequestOp {
-  return { request_put: { key: Buffer.from(key), value: Buffer.from(value), ...(lease ? { lease } : {}) } };
+function putOp(key: string, value: string | Buffer, lease?: string): IRequestOp {
+  return { request_put: { key: Buffer.from(key), value: typeof value === 'string' ? Buffer.from(value) : value, ...(lease ? { lease } : {}) } };
 }
 
 function leaseValue({ status, note, holder, deadline }: LeaseValue): string {

@@ -52,17 +52,18 @@ export class TxnBatcher {
    */
   write(ops: IRequestOp[], keys: string[], guard: ICompare[] = []): Promise<number> {
     if (this.#etcd.closed) return Promise.reject(this.#etcd.closedError());
-    const bytes = ops.reduce((sum, op) => sum + opBytes(op), 0);
-    if (this.#pending.length === 0) setImmediate(() => this.#flush());
+    let bytes = 0;
+    for (const op of ops) bytes += opBytes(op);
+    if (this.#pending.length === 0) setImmediate(this.#flush);
     let batch = this.#pending.at(-1);
-    const clash = keys.some((key) => this.#pending.some((earlier) => earlier.keys.has(key)));
+    const clash = this.#clashes(keys);
     const full = batch !== undefined && batch.ops.length > 0 && (Math.max(batch.ops.length + ops.length, batch.guard.length + guard.length) > MAX_TXN_OPS || batch.bytes + bytes > MAX_TXN_BYTES);
     if (!batch || clash || full) {
       batch = { ops: [], guard: [], bytes: 0, keys: new Set(), writes: [], waitsForEarlier: clash };
       this.#pending.push(batch);
     }
-    batch.ops.push(...ops);
-    batch.guard.push(...guard);
+    for (const op of ops) batch.ops.push(op);
+    for (const compare of guard) batch.guard.push(compare);
     batch.bytes += bytes;
     for (const key of keys) batch.keys.add(key);
     const { promise, resolve, reject } = Promise.withResolvers<number>();
@@ -70,12 +71,18 @@ export class TxnBatcher {
     return promise;
   }
 
-  #flush(): void {
+  /** Whether a batch of this turn already writes one of `keys`. */
+  #clashes(keys: string[]): boolean {
+    for (const earlier of this.#pending) for (const key of keys) if (earlier.keys.has(key)) return true;
+    return false;
+  }
+
+  readonly #flush = (): void => {
     const batches = this.#pending;
     this.#pending = [];
     const sent: Promise<void>[] = [];
     for (const batch of batches) sent.push(batch.waitsForEarlier ? Promise.all([...sent]).then(() => this.#send(batch)) : this.#send(batch));
-  }
+  };
 
   async #send(batch: Pick<Batch, 'ops' | 'guard' | 'writes'>): Promise<void> {
     try {
